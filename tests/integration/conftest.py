@@ -1,0 +1,67 @@
+"""Session fixtures that run the integration tests against the embedded local cluster.
+
+The cluster is real (kube-apiserver, etcd, kube-controller-manager, kube-scheduler
+built from the pinned Kubernetes sources); only nodes and kubelets are simulated by
+KWOK, so container processes never run: their states come from the Stages in
+``tests/kwok/ephemeral-stages.yaml`` and their logs from per-pod ``Logs`` objects.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from kubehelpers import Cluster, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+CLUSTER_SH = ROOT / "hack" / "cluster.sh"
+
+
+def _cluster_sh(action: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(CLUSTER_SH), action], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """Bring the local cluster up once per session (reusing one that is already up).
+
+    A cluster this fixture started is stopped at the end of the session unless
+    KD_KEEP_CLUSTER=1; one that was already running is left as it was.
+    """
+    was_up = _cluster_sh("status").returncode == 0
+    up = _cluster_sh("up")
+    if up.returncode != 0:
+        pytest.fail(f"hack/cluster.sh up failed ({up.returncode}):\n{up.stderr[-4000:]}")
+    last = up.stdout.strip().splitlines()[-1]
+    assert last.startswith("KUBECONFIG="), up.stdout
+    kubeconfig = last.split("=", 1)[1]
+    api = config.new_client_from_config(config_file=kubeconfig)
+    kubectl = os.environ.get("KD_BIN", str(ROOT / ".cache" / "bin")) + "/kubectl"
+    try:
+        yield Cluster(kubeconfig=kubeconfig, kubectl=kubectl, api_client=api)
+    finally:
+        api.close()
+        if not was_up and os.environ.get("KD_KEEP_CLUSTER") != "1":
+            _cluster_sh("down")
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace whose default ServiceAccount exists (pods are refused before that)."""
+    name = f"kd-test-{uuid.uuid4().hex[:8]}"
+    core = cluster.core
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    wait_for(
+        f"ServiceAccount default in {name}",
+        lambda: any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account(name).items),
+    )
+    yield name
+    core.delete_namespace(name)
+
+
