@@ -66,18 +66,16 @@ if ! $all_current; then
     go mod init local/k8sbin >/dev/null 2>&1
     go mod edit -go=1.26.0
     gomod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-    for m in $(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" {print $1}' "$gomod"); do
+    awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" {print $1}' "$gomod" | while read -r m; do
       go mod edit -replace="$m=$m@v0.$minor.$patch"
     done
-    pkgs=""; for c in $K8S_CMDS; do pkgs="$pkgs k8s.io/kubernetes/cmd/$c"; done
-    # shellcheck disable=SC2086
-    go get $(for p in $pkgs; do echo "$p@v$K8S_VERSION"; done)
+    pkgs=(); for c in $K8S_CMDS; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+    go get "${pkgs[@]/%/@v$K8S_VERSION}"
     ld="-s -w"
     for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
       ld="$ld -X $p.gitVersion=v$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
     done
-    # shellcheck disable=SC2086
-    go build -trimpath -ldflags "$ld" -o "$KD_BIN/" $pkgs )
+    go build -trimpath -ldflags "$ld" -o "$KD_BIN/" "${pkgs[@]}" )
   for c in $K8S_CMDS; do mark "$c" "$K8S_VERSION"; done
 fi
 

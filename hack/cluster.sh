@@ -116,14 +116,13 @@ up() {
   # Any Stage given with -c replaces kwok's default stages, so the default
   # node/pod lifecycle ("fast") is passed explicitly beside ours.
   kwokctl create cluster --name "$KD_CLUSTER" \
-    -c "$fast" -c "$ROOT/tests/kwok/ephemeral-stages.yaml" -c "$conf" \
+    -c "$fast" -c "$ROOT/tests/kwok/stages" -c "$conf" \
     --kubeconfig "" --wait 3m >&2
   kwokctl --name "$KD_CLUSTER" scale node --replicas "$KD_NODES" >&2
   kc wait --for=condition=Ready node --all --timeout=120s >&2
   # ServiceAccount admission refuses pods until the controller-manager has
   # created the namespace's default ServiceAccount.
-  local i
-  for i in $(seq 1 120); do
+  for _ in $(seq 1 120); do
     kc get serviceaccount default -n default >/dev/null 2>&1 && break
     sleep 0.5
   done

@@ -332,7 +332,10 @@ def test_pod_security_restricted_refuses_privileged(cluster: Cluster, namespace:
         patch_ephemeral(core, namespace, "web", [{"name": "root", "image": DEBUG_IMAGE, "securityContext": {"privileged": True}}])
     status, message = api_error(excinfo)
     assert status == 403
-    assert message.startswith('pods "web" is forbidden: violates PodSecurity "restricted:latest": privileged (container "root" must not set securityContext.privileged=true)')
+    assert message.startswith(
+        'pods "web" is forbidden: violates PodSecurity "restricted:latest": '
+        'privileged (container "root" must not set securityContext.privileged=true)'
+    ), message
 
     # kubectl debug's restricted profile passes the same namespace.
     ok = patch_ephemeral(core, namespace, "web", [{"name": "ok", "image": DEBUG_IMAGE, "securityContext": restricted_ctx}])

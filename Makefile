@@ -1,0 +1,39 @@
+# kubedebug.ephemeral — developer entry points. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CONTROLLERS ?= stable latest
+INTEGRATION_CONTROLLERS ?= latest
+export CONTROLLERS INTEGRATION_CONTROLLERS
+
+.PHONY: help test lint sanity unit integration binaries cluster-up cluster-down demo
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+test: ## everything: lint, sanity, unit and integration tests (builds what it needs)
+	@bash hack/test.sh
+
+lint: ## ruff, yamllint, ansible-lint
+	@bash hack/lint.sh
+
+sanity: ## ansible-test sanity on each controller in CONTROLLERS
+	@for c in $(CONTROLLERS); do bash hack/sanity.sh $$c || exit 1; done
+
+unit: ## unit tests on each controller in CONTROLLERS
+	@for c in $(CONTROLLERS); do bash hack/unit.sh $$c || exit 1; done
+
+integration: ## integration tests against the local cluster (INTEGRATION_CONTROLLERS)
+	@bash hack/cluster.sh up >/dev/null && for c in $(INTEGRATION_CONTROLLERS); do bash hack/integration.sh $$c || exit 1; done
+
+binaries: ## build the pinned control plane into .cache/bin
+	@bash hack/build-control-plane.sh
+
+cluster-up: ## start (or reuse) the local cluster; last line is KUBECONFIG=<path>
+	@bash hack/cluster.sh up
+
+cluster-down: ## stop the local cluster and everything it started
+	@bash hack/cluster.sh down
+
+demo: ## start the cluster and deploy the sample workload
+	@bash hack/demo.sh

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Makes the checkout importable as ansible_collections.kubedebug.ephemeral
+# (a symlink under .cache/collections) and prints the collections path.
+set -euo pipefail
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+collections="$ROOT/.cache/collections"
+link="$collections/ansible_collections/kubedebug/ephemeral"
+mkdir -p -- "$(dirname -- "$link")"
+if [[ "$(readlink -- "$link" 2>/dev/null)" != "$ROOT" ]]; then
+    rm -rf -- "$link"
+    ln -s -- "$ROOT" "$link"
+fi
+echo "$collections"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make demo`: bring up the embedded cluster and deploy the sample workload.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+: "${KD_BIN:=$ROOT/.cache/bin}"
+kubeconfig=$(bash "$ROOT/hack/cluster.sh" up | tail -n 1 | cut -d= -f2-)
+kc() { "$KD_BIN/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+kc apply -f "$ROOT/hack/demo"
+# Namespaces are new: pods are refused until their default ServiceAccount exists,
+# and the Deployment controller retries on its own, so waiting for rollout is enough.
+kc -n shop rollout status deployment/web --timeout=120s
+kc -n payments rollout status deployment/api --timeout=120s
+echo
+echo "Sample workload (nodes and container processes simulated by KWOK):"
+kc get pods -n shop -o wide
+kc get pods -n payments -o wide
+echo
+echo "Point kubectl and Ansible at it with:"
+echo "  export KUBECONFIG=$kubeconfig"
+echo "  $KD_BIN/kubectl get pods -A"

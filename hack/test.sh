@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and CI run it:
+#   lint -> sanity and unit tests on both controllers -> integration tests on the
+#   controllers in $INTEGRATION_CONTROLLERS against the embedded local cluster.
+# The cluster is started once and, if this run started it, stopped at the end.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+: "${CONTROLLERS:=stable latest}"
+: "${INTEGRATION_CONTROLLERS:=latest}"
+
+step() { printf '\n==== %s ====\n' "$*"; }
+start=$(date +%s)
+
+# The control plane builds while the Python side installs (2 cores: Go is the long pole).
+step "control plane binaries (background)"
+bash hack/build-control-plane.sh > "${TMPDIR:-/tmp}/kd-build-$$.log" 2>&1 &
+build_pid=$!
+
+for c in $CONTROLLERS; do step "virtualenv: $c"; bash hack/venv.sh "$c"; done
+step "lint"; bash hack/lint.sh
+for c in $CONTROLLERS; do step "sanity: $c"; bash hack/sanity.sh "$c"; done
+for c in $CONTROLLERS; do step "unit: $c"; bash hack/unit.sh "$c"; done
+
+step "waiting for the control plane build"
+if ! wait "$build_pid"; then
+  cat "${TMPDIR:-/tmp}/kd-build-$$.log" >&2
+  echo "error: building the control plane failed (log above)" >&2
+  exit 1
+fi
+tail -n 1 "${TMPDIR:-/tmp}/kd-build-$$.log"; rm -f "${TMPDIR:-/tmp}/kd-build-$$.log"
+
+started_cluster=false
+if ! bash hack/cluster.sh status; then started_cluster=true; fi
+cleanup() { if $started_cluster && [ "${KD_KEEP_CLUSTER:-0}" != 1 ]; then bash hack/cluster.sh down || true; fi; }
+trap cleanup EXIT
+step "cluster up"; bash hack/cluster.sh up
+for c in $INTEGRATION_CONTROLLERS; do
+  step "integration: $c"
+  bash hack/integration.sh "$c"
+done
+step "all tests passed in $(( $(date +%s) - start ))s"

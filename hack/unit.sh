@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Run the unit tests (tests/unit) with one controller profile's venv.
+#
+#   hack/unit.sh stable|latest [extra pytest args]
+#
+# The repo is made importable as ansible_collections.kubedebug.ephemeral via a
+# symlink in .cache/collections (hack/collections.sh), which goes on PYTHONPATH and
+# ANSIBLE_COLLECTIONS_PATH. pytest's exit status is passed through unchanged
+# (5 = no tests collected is a failure for callers).
+set -euo pipefail
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+
+usage() {
+    echo "usage: $0 stable|latest [pytest args...]" >&2
+    exit 2
+}
+[[ $# -ge 1 ]] || usage
+profile=$1
+shift
+case "$profile" in
+    stable | latest) ;;
+    *) usage ;;
+esac
+
+venv=$(bash "$ROOT/hack/venv.sh" "$profile" | tail -n1)
+
+collections=$(bash "$ROOT/hack/collections.sh")
+
+cd "$ROOT"
+export PYTHONPATH="$collections${PYTHONPATH:+:$PYTHONPATH}"
+export ANSIBLE_COLLECTIONS_PATH="$collections"
+export ANSIBLE_HOME="$ROOT/.cache/ansible-home"
+export PYTHONDONTWRITEBYTECODE=1
+exec "$venv/bin/python" -m pytest -p no:cacheprovider "$@" tests/unit
