@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -52,16 +52,26 @@ def cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def namespace(cluster: Cluster) -> Iterator[str]:
-    """A fresh namespace whose default ServiceAccount exists (pods are refused before that)."""
-    name = f"kd-test-{uuid.uuid4().hex[:8]}"
+def namespace_factory(cluster: Cluster) -> Iterator[Callable[..., str]]:
+    """Creates fresh namespaces whose default ServiceAccount exists (pods are refused before that)."""
+    created: list[str] = []
     core = cluster.core
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    wait_for(
-        f"ServiceAccount default in {name}",
-        lambda: any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account(name).items),
-    )
-    yield name
-    core.delete_namespace(name)
+
+    def make(labels: dict[str, str] | None = None) -> str:
+        name = f"kd-test-{uuid.uuid4().hex[:8]}"
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
+        created.append(name)
+        wait_for(
+            f"ServiceAccount default in {name}",
+            lambda: any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account(name).items),
+        )
+        return name
+
+    yield make
+    for name in created:
+        core.delete_namespace(name)
 
 
+@pytest.fixture
+def namespace(namespace_factory: Callable[..., str]) -> str:
+    return namespace_factory()

@@ -58,11 +58,14 @@ def make_pod(name: str, containers: list[dict[str, Any]], **extra: Any) -> dict[
     }
 
 
-def running_pod(cluster: Cluster, namespace: str, name: str, **extra: Any) -> client.V1Pod:
-    """Create a pod with one app container and wait until the simulated kubelet runs it."""
-    cluster.core.create_namespaced_pod(
-        namespace, make_pod(name, [{"name": "app", "image": "registry.k8s.io/pause:3.10"}], **extra)
-    )
+APP = {"name": "app", "image": "registry.k8s.io/pause:3.10"}
+
+
+def running_pod(
+    cluster: Cluster, namespace: str, name: str, containers: list[dict[str, Any]] | None = None, **extra: Any
+) -> client.V1Pod:
+    """Create a pod (by default one container "app") and wait until the simulated kubelet runs it."""
+    cluster.core.create_namespaced_pod(namespace, make_pod(name, containers or [dict(APP)], **extra))
     return wait_for(
         f"pod {namespace}/{name} Running",
         lambda: (p := cluster.core.read_namespaced_pod(name, namespace)).status.phase == "Running" and p,
@@ -110,7 +113,9 @@ def run_task(
     proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=600, check=False)
     out = tmp_path / "result.json"
     if not out.exists():
-        pytest.fail(f"ansible-playbook did not run the task (rc={proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        pytest.fail(
+            f"ansible-playbook did not run the task (rc={proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
     result = json.loads(out.read_text())
     result["_stdout"] = proc.stdout
     out.unlink()

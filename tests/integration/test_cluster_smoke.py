@@ -61,8 +61,11 @@ def state_sequence(
     seen: list[str] = []
     w = watch.Watch()
     for event in w.stream(
-        cluster.core.list_namespaced_pod, namespace, field_selector=f"metadata.name={pod}",
-        resource_version=since, timeout_seconds=timeout,
+        cluster.core.list_namespaced_pod,
+        namespace,
+        field_selector=f"metadata.name={pod}",
+        resource_version=since,
+        timeout_seconds=timeout,
     ):
         statuses = event["object"].status.ephemeral_container_statuses or []
         s = next((x for x in statuses if x.name == name), None)
@@ -109,8 +112,18 @@ def test_kubectl_debug_and_python_client_add_containers(cluster: Cluster, namesp
 
     # 1. The real kubectl debug, built from the same Kubernetes release.
     out = cluster.kubectl_run(
-        "debug", "-n", namespace, "web", f"--image={DEBUG_IMAGE}", "-c", "dbg-kubectl",
-        "--target=app", "--profile=general", "--", "sleep", "3600",
+        "debug",
+        "-n",
+        namespace,
+        "web",
+        f"--image={DEBUG_IMAGE}",
+        "-c",
+        "dbg-kubectl",
+        "--target=app",
+        "--profile=general",
+        "--",
+        "sleep",
+        "3600",
     )
     assert out.returncode == 0, out.stderr
 
@@ -124,7 +137,11 @@ def test_kubectl_debug_and_python_client_add_containers(cluster: Cluster, namesp
     # merge patch does), which appends, as a user reading the spec expects.
     body = {
         "spec": {
-            "$setElementOrder/ephemeralContainers": [{"name": "dbg-python"}, {"name": "dbg-kubectl"}, {"name": "dbg-3"}],
+            "$setElementOrder/ephemeralContainers": [
+                {"name": "dbg-python"},
+                {"name": "dbg-kubectl"},
+                {"name": "dbg-3"},
+            ],
             "ephemeralContainers": [{"name": "dbg-3", "image": DEBUG_IMAGE}],
         }
     }
@@ -161,8 +178,11 @@ def test_kubectl_debug_and_python_client_add_containers(cluster: Cluster, namesp
     )
     text = wait_for(
         "logs of dbg-python",
-        lambda: (t := cluster.core.read_namespaced_pod_log("web", namespace, container="dbg-python")) == "\n".join(real) + "\n"
-        and t,
+        lambda: (
+            (t := cluster.core.read_namespaced_pod_log("web", namespace, container="dbg-python"))
+            == "\n".join(real) + "\n"
+            and t
+        ),
         timeout=30,
     )
     assert text.splitlines() == real
@@ -171,9 +191,15 @@ def test_kubectl_debug_and_python_client_add_containers(cluster: Cluster, namesp
 
     # Exec through the API server into the ephemeral container (kwok runs it on this host).
     out = stream(
-        cluster.core.connect_get_namespaced_pod_exec, "web", namespace, container="dbg-python",
+        cluster.core.connect_get_namespaced_pod_exec,
+        "web",
+        namespace,
+        container="dbg-python",
         command=["sh", "-c", "echo exec-ok; echo simulated=$KWOK_SIMULATED_EXEC"],
-        stdout=True, stderr=True, stdin=False, tty=False,
+        stdout=True,
+        stderr=True,
+        stdin=False,
+        tty=False,
     )
     assert out.splitlines() == ["exec-ok", "simulated=1"]
     kubectl_exec = cluster.kubectl_run("exec", "-n", namespace, "web", "-c", "dbg-kubectl", "--", "echo", "via-kubectl")
@@ -187,7 +213,9 @@ def test_exit_codes_and_statuses_stay_independent(cluster: Cluster, namespace: s
 
     since = cluster.core.read_namespaced_pod("worker", namespace).metadata.resource_version
     patch_ephemeral(
-        cluster.core, namespace, "worker",
+        cluster.core,
+        namespace,
+        "worker",
         [{"name": "exits-3", "image": DEBUG_IMAGE, "env": [{"name": "KWOK_EXIT_CODE", "value": "3"}]}],
     )
     assert state_sequence(cluster, namespace, "worker", "exits-3", since, "terminated") == [
@@ -200,14 +228,18 @@ def test_exit_codes_and_statuses_stay_independent(cluster: Cluster, namespace: s
     assert failed.started_at is not None and failed.finished_at >= failed.started_at
 
     patch_ephemeral(
-        cluster.core, namespace, "worker",
+        cluster.core,
+        namespace,
+        "worker",
         [{"name": "exits-0", "image": DEBUG_IMAGE, "env": [{"name": "KWOK_EXIT_CODE", "value": "0"}]}],
     )
     done = wait_state(cluster, namespace, "worker", "exits-0", "terminated").state.terminated
     assert (done.exit_code, done.reason) == (0, "Completed")
 
     # The later updates re-emitted the others untouched.
-    statuses = {s.name: s for s in cluster.core.read_namespaced_pod("worker", namespace).status.ephemeral_container_statuses}
+    statuses = {
+        s.name: s for s in cluster.core.read_namespaced_pod("worker", namespace).status.ephemeral_container_statuses
+    }
     assert set(statuses) == {"keeps-running", "exits-3", "exits-0"}
     assert statuses["keeps-running"].state.running.started_at == first.state.running.started_at
     assert statuses["exits-3"].state.terminated.exit_code == 3
@@ -229,10 +261,12 @@ def test_unpullable_image_stays_waiting(cluster: Cluster, namespace: str) -> Non
     assert pulling.state.waiting.message == f'Back-off pulling image "{image}"'
     backoff = wait_for(
         "ImagePullBackOff",
-        lambda: (s := ephemeral_status(cluster.core, namespace, "web", "bad-image")) is not None
-        and s.state.waiting is not None
-        and s.state.waiting.reason == "ImagePullBackOff"
-        and s,
+        lambda: (
+            (s := ephemeral_status(cluster.core, namespace, "web", "bad-image")) is not None
+            and s.state.waiting is not None
+            and s.state.waiting.reason == "ImagePullBackOff"
+            and s
+        ),
     )
     assert backoff.state.waiting.message == f'Back-off pulling image "{image}"'
     assert backoff.state.running is None and backoff.state.terminated is None
@@ -300,7 +334,13 @@ def test_static_mirror_pod_refused(cluster: Cluster, namespace: str) -> None:
         metadata={
             "annotations": {"kubernetes.io/config.mirror": "hash", "kubernetes.io/config.source": "file"},
             "ownerReferences": [
-                {"apiVersion": "v1", "kind": "Node", "name": node.metadata.name, "uid": node.metadata.uid, "controller": True}
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "name": node.metadata.name,
+                    "uid": node.metadata.uid,
+                    "controller": True,
+                }
             ],
         },
     )
@@ -329,7 +369,9 @@ def test_pod_security_restricted_refuses_privileged(cluster: Cluster, namespace:
     wait_for("restricted pod Running", lambda: core.read_namespaced_pod("web", namespace).status.phase == "Running")
 
     with pytest.raises(ApiException) as excinfo:
-        patch_ephemeral(core, namespace, "web", [{"name": "root", "image": DEBUG_IMAGE, "securityContext": {"privileged": True}}])
+        patch_ephemeral(
+            core, namespace, "web", [{"name": "root", "image": DEBUG_IMAGE, "securityContext": {"privileged": True}}]
+        )
     status, message = api_error(excinfo)
     assert status == 403
     assert message.startswith(
@@ -338,7 +380,9 @@ def test_pod_security_restricted_refuses_privileged(cluster: Cluster, namespace:
     ), message
 
     # kubectl debug's restricted profile passes the same namespace.
-    ok = patch_ephemeral(core, namespace, "web", [{"name": "ok", "image": DEBUG_IMAGE, "securityContext": restricted_ctx}])
+    ok = patch_ephemeral(
+        core, namespace, "web", [{"name": "ok", "image": DEBUG_IMAGE, "securityContext": restricted_ctx}]
+    )
     assert [c.name for c in ok.spec.ephemeral_containers] == ["ok"]
 
 
@@ -358,6 +402,10 @@ def test_server_side_dry_run_persists_nothing(cluster: Cluster, namespace: str) 
     # Dry run still runs validation: a forbidden field is refused with the same message.
     with pytest.raises(ApiException) as excinfo:
         patch_ephemeral(
-            core, namespace, "web", [{"name": "p", "image": DEBUG_IMAGE, "ports": [{"containerPort": 1}]}], dry_run="All"
+            core,
+            namespace,
+            "web",
+            [{"name": "p", "image": DEBUG_IMAGE, "ports": [{"containerPort": 1}]}],
+            dry_run="All",
         )
     assert api_error(excinfo)[0] == 422

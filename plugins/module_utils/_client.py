@@ -1,0 +1,395 @@
+# Copyright (c) kubedebug.ephemeral contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Private to this collection: the one layer that talks to the Kubernetes API.
+
+Pods travel as the API's own JSON (camelCase dicts, read with
+``_preload_content=False``), so the decisions in ``_spec`` see exactly what the
+server stores, whichever ``kubernetes`` client version is installed. Every API
+failure leaves this module as a ``KubedebugError`` whose message says what to do.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import (
+    container_state,
+    ephemeral_status,
+    pod_security_hint,
+    wait_satisfied,
+)
+
+try:
+    from kubernetes import client as k8s_client
+    from kubernetes import watch as k8s_watch
+    from kubernetes.client.rest import ApiException
+    from urllib3.exceptions import HTTPError as Urllib3HTTPError
+except ImportError:  # reported once by the front ends through _auth.HAS_KUBERNETES
+    k8s_client = k8s_watch = None  # type: ignore[assignment]
+
+    class ApiException(Exception):  # type: ignore[no-redef]
+        status: int | None = None
+        body: str | None = None
+        reason: str | None = None
+
+    class Urllib3HTTPError(Exception):  # type: ignore[no-redef]
+        pass
+
+
+SMP = "application/strategic-merge-patch+json"
+RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
+AUDIT_ANNOTATION_PREFIX = "debug.kubedebug.io/"
+RBAC_DOC = "the collection's RBAC guide, docs/docsite/rst/rbac.rst"
+
+
+def _message(exc: ApiException) -> tuple[str, dict[str, Any]]:
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        return str(exc.reason or exc), {}
+    return body.get("message") or str(exc.reason), body.get("details") or {}
+
+
+def translate_api_error(
+    exc: ApiException, *, namespace: str, pod: str, container: str, verb: str, resource: str
+) -> KubedebugError:
+    """Turn an API refusal into a message that says what to do about it."""
+    status = exc.status
+    message, details = _message(exc)
+    where = f"pod {namespace}/{pod}"
+    if status == 403 and "violates PodSecurity" in message:
+        hint = pod_security_hint(message)
+        return KubedebugError(
+            f"{where}: PodSecurity admission refused ephemeral container {container!r}: {message}. {hint}",
+            status=status,
+        )
+    if status == 403:
+        return KubedebugError(
+            f"{where}: permission denied: grant '{verb}' on '{resource}' in namespace {namespace!r} "
+            f"(the built-in edit and admin roles do not include it; see {RBAC_DOC}). "
+            f"API server said: {message}",
+            status=status,
+        )
+    if status == 404 and resource == "pods/ephemeralcontainers" and not details.get("name"):
+        return KubedebugError(
+            f"{where}: the API server has no pods/ephemeralcontainers subresource: the cluster is older than "
+            f"Kubernetes 1.23 or has the EphemeralContainers feature turned off. API server said: {message}",
+            status=status,
+        )
+    if status == 404:
+        return KubedebugError(f"{where}: not found (deleted meanwhile?). API server said: {message}", status=status)
+    if status == 422:
+        return KubedebugError(
+            f"{where}: the API server refused ephemeral container {container!r}: {message}", status=status
+        )
+    return KubedebugError(f"{where}: {verb} {resource} failed with HTTP {status}: {message}", status=status)
+
+
+def _supports_content_type(method: Callable[..., Any]) -> bool:
+    # Clients >= 36 take _content_type; older ones pick strategic merge for a
+    # dict body on their own and reject unknown keywords.
+    try:
+        return "_content_type" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class EphemeralClient:
+    """The calls the module and the lookup need, with retries and translated errors."""
+
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        retries: int = 4,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api_client = api_client
+        self.core = k8s_client.CoreV1Api(api_client)
+        self.retries = retries
+        self.backoff = backoff
+        self.sleep = sleep
+
+    # -- reading ---------------------------------------------------------------
+
+    def _json(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        resp = call(*args, _preload_content=False, **kwargs)
+        return json.loads(resp.data)
+
+    def list_pods(
+        self,
+        namespaces: Iterable[str] | None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """One LIST per namespace (``None``: one cluster-wide LIST)."""
+        kwargs = {k: v for k, v in (("label_selector", label_selector), ("field_selector", field_selector)) if v}
+        pods: list[dict[str, Any]] = []
+        if namespaces is None:
+            pods.extend(self._list_retrying("", kwargs))
+        else:
+            for ns in namespaces:
+                pods.extend(self._list_retrying(ns, kwargs))
+        return pods
+
+    def _list_retrying(self, namespace: str, kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
+        def call() -> list[dict[str, Any]]:
+            if namespace:
+                data = self._json(self.core.list_namespaced_pod, namespace, **kwargs)
+            else:
+                data = self._json(self.core.list_pod_for_all_namespaces, **kwargs)
+            items = data.get("items") or []
+            for item in items:
+                # LIST items omit kind/apiVersion; keep them uniform with GET results.
+                item.setdefault("kind", "Pod")
+                item.setdefault("apiVersion", "v1")
+            return items
+
+        return self._retrying(call, lambda exc: self._list_error(exc, namespace))
+
+    def _list_error(self, exc: ApiException, namespace: str) -> KubedebugError:
+        message = _message(exc)[0]
+        if exc.status == 403:
+            scope = f"in namespace {namespace!r}" if namespace else "cluster-wide (all_namespaces)"
+            return KubedebugError(
+                f"permission denied listing pods {scope}: grant 'list' on 'pods' (see {RBAC_DOC}). API server said: {message}",
+                status=403,
+            )
+        return KubedebugError(
+            f"listing pods {('in namespace ' + repr(namespace)) if namespace else 'cluster-wide'} failed with HTTP {exc.status}: {message}",
+            status=exc.status,
+        )
+
+    def read_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._json(self.core.read_namespaced_pod, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise translate_api_error(
+                exc, namespace=namespace, pod=name, container="", verb="get", resource="pods"
+            ) from exc
+
+    # -- writing ---------------------------------------------------------------
+
+    def add_ephemeral(
+        self, namespace: str, pod: str, body: Mapping[str, Any], *, name: str, dry_run: bool
+    ) -> dict[str, Any]:
+        """PATCH pods/ephemeralcontainers; returns the pod as the server answered.
+
+        A retried request never adds the container twice: before each retry the
+        pod is read again, and a container that an earlier attempt already added
+        ends the loop.
+        """
+        method = self.core.patch_namespaced_pod_ephemeralcontainers
+        kwargs: dict[str, Any] = {"field_validation": "Strict"}
+        if _supports_content_type(method):
+            kwargs["_content_type"] = SMP
+        if dry_run:
+            kwargs["dry_run"] = "All"
+
+        def call() -> dict[str, Any]:
+            return self._json(method, pod, namespace, dict(body), **kwargs)
+
+        def already_added() -> dict[str, Any] | None:
+            if dry_run:
+                return None
+            current = self.read_pod(namespace, pod)
+            names = [c.get("name") for c in ((current or {}).get("spec") or {}).get("ephemeralContainers") or []]
+            return current if name in names else None
+
+        return self._retrying(
+            call,
+            lambda exc: translate_api_error(
+                exc, namespace=namespace, pod=pod, container=name, verb="patch", resource="pods/ephemeralcontainers"
+            ),
+            before_retry=already_added,
+        )
+
+    def annotate(self, namespace: str, pod: str, annotations: Mapping[str, str], *, dry_run: bool) -> None:
+        """Record audit data in the pod's metadata (never its spec)."""
+        body = {"metadata": {"annotations": dict(annotations)}}
+        kwargs: dict[str, Any] = {}
+        if _supports_content_type(self.core.patch_namespaced_pod):
+            kwargs["_content_type"] = SMP
+        if dry_run:
+            kwargs["dry_run"] = "All"
+        self._retrying(
+            lambda: self._json(self.core.patch_namespaced_pod, pod, namespace, body, **kwargs),
+            lambda exc: translate_api_error(
+                exc, namespace=namespace, pod=pod, container="", verb="patch", resource="pods"
+            ),
+        )
+
+    def whoami(self) -> str | None:
+        """The authenticated user's name (SelfSubjectReview), or None when the API will not say."""
+        try:
+            api = k8s_client.AuthenticationV1Api(self.api_client)
+            data = self._json(
+                api.create_self_subject_review, {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+            )
+            return ((data.get("status") or {}).get("userInfo") or {}).get("username")
+        except (ApiException, Urllib3HTTPError, AttributeError, ValueError, OSError):
+            return None
+
+    # -- waiting ---------------------------------------------------------------
+
+    def wait_for_containers(
+        self,
+        targets: Mapping[str, Iterable[str]],
+        container: str,
+        wait: str,
+        timeout: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Wait until ``container`` meets ``wait`` in every target pod.
+
+        ``targets`` maps a namespace to pod names. One LIST and then one watch per
+        namespace, in parallel: never a poll per pod. Returns the last pod seen for
+        each target (a pod that vanished maps to ``{}``), whether or not it got there.
+        """
+        deadline = clock() + timeout
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        lock = threading.Lock()
+        errors: list[BaseException] = []
+
+        def watch_namespace(namespace: str, names: set[str]) -> None:
+            try:
+                self._watch_namespace(namespace, names, container, wait, deadline, clock, latest, lock)
+            except BaseException as exc:  # surfaced in the calling thread
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=watch_namespace, args=(ns, set(names)), daemon=True)
+            for ns, names in targets.items()
+            if names
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(max(0.0, deadline - clock()) + 30)
+        if errors:
+            exc = errors[0]
+            if isinstance(exc, KubedebugError):
+                raise exc
+            raise KubedebugError(f"waiting for ephemeral container {container!r} failed: {exc}") from exc
+        return latest
+
+    def _watch_namespace(
+        self,
+        namespace: str,
+        names: set[str],
+        container: str,
+        wait: str,
+        deadline: float,
+        clock: Callable[[], float],
+        latest: dict[tuple[str, str], dict[str, Any]],
+        lock: threading.Lock,
+    ) -> None:
+        pending = set(names)
+
+        def record(pod: Mapping[str, Any]) -> None:
+            name = (pod.get("metadata") or {}).get("name")
+            if name not in names:
+                return
+            with lock:
+                latest[(namespace, name)] = dict(pod)
+            if wait_satisfied(container_state(ephemeral_status(pod, container)), wait):
+                pending.discard(name)
+
+        field_selector = f"metadata.name={next(iter(names))}" if len(names) == 1 else None
+        kwargs = {"field_selector": field_selector} if field_selector else {}
+        while pending and clock() < deadline:
+            listing = self._retrying(
+                lambda: self._json(self.core.list_namespaced_pod, namespace, **kwargs),
+                lambda exc: self._list_error(exc, namespace),
+            )
+            seen = set()
+            for pod in listing.get("items") or []:
+                seen.add((pod.get("metadata") or {}).get("name"))
+                record(pod)
+            for gone in pending - seen:
+                with lock:
+                    latest[(namespace, gone)] = {}
+                pending.discard(gone)
+            if not pending:
+                return
+            resource_version = (listing.get("metadata") or {}).get("resourceVersion")
+            w = k8s_watch.Watch()
+            try:
+                remaining = max(1, int(deadline - clock()))
+                for event in w.stream(
+                    self.core.list_namespaced_pod,
+                    namespace,
+                    resource_version=resource_version,
+                    timeout_seconds=remaining,
+                    _request_timeout=remaining + 10,
+                    **kwargs,
+                ):
+                    if event.get("type") == "ERROR":
+                        break  # e.g. 410 Gone: list again from a fresh resourceVersion
+                    pod = event.get("raw_object") or {}
+                    if event.get("type") == "DELETED":
+                        name = (pod.get("metadata") or {}).get("name")
+                        if name in pending:
+                            with lock:
+                                latest[(namespace, name)] = {}
+                            pending.discard(name)
+                    else:
+                        record(pod)
+                    if not pending or clock() >= deadline:
+                        break
+            except (ApiException, Urllib3HTTPError, OSError):
+                # A dropped watch is not a failure of the wait: list and watch again.
+                self.sleep(min(self.backoff, max(0.0, deadline - clock())))
+            finally:
+                w.stop()
+
+    # -- retries ---------------------------------------------------------------
+
+    def _retrying(
+        self,
+        call: Callable[[], Any],
+        translate: Callable[[ApiException], KubedebugError],
+        *,
+        before_retry: Callable[[], Any] | None = None,
+    ) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except ApiException as exc:
+                if exc.status not in RETRY_STATUSES or attempt >= self.retries:
+                    raise translate(exc) from exc
+                delay = self._retry_after(exc) or self.backoff * (2**attempt)
+            except (Urllib3HTTPError, ConnectionError) as exc:
+                if attempt >= self.retries:
+                    raise KubedebugError(
+                        f"the API server could not be reached after {attempt + 1} attempts: {exc}"
+                    ) from exc
+                delay = self.backoff * (2**attempt)
+            attempt += 1
+            self.sleep(min(delay, 10.0))
+            if before_retry is not None:
+                done = before_retry()
+                if done is not None:
+                    return done
+
+    @staticmethod
+    def _retry_after(exc: ApiException) -> float | None:
+        headers = getattr(exc, "headers", None) or {}
+        value = headers.get("Retry-After") if hasattr(headers, "get") else None
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None

@@ -1,0 +1,540 @@
+# Copyright (c) kubedebug.ephemeral contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Private to this collection: pure decisions about ephemeral containers.
+
+Nothing here talks to Kubernetes. Given the pods as the API returned them (plain
+camelCase dicts) and the user's request, these functions build the container
+spec, refuse what the API server or the kubelet would refuse, and decide for each
+pod whether to add, leave alone, or report a conflict.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
+
+PROFILES = ("general", "baseline", "restricted", "netadmin", "sysadmin", "legacy")
+
+# Profiles whose point is to look at the target's processes: they share its
+# process namespace unless the user names another target (or opts out with "").
+PROCESS_PROFILES = frozenset({"general", "sysadmin"})
+
+# Container fields the API server accepts on an ephemeral container
+# (allowedEphemeralContainerFields in pkg/apis/core/validation). Anything else,
+# including fields added to Container in the future, is refused by the server.
+ALLOWED_FIELDS = frozenset(
+    {
+        "name",
+        "image",
+        "command",
+        "args",
+        "workingDir",
+        "envFrom",
+        "env",
+        "volumeMounts",
+        "volumeDevices",
+        "terminationMessagePath",
+        "terminationMessagePolicy",
+        "imagePullPolicy",
+        "securityContext",
+        "stdin",
+        "stdinOnce",
+        "tty",
+        "targetContainerName",
+    }
+)
+KNOWN_FORBIDDEN_FIELDS = (
+    "ports",
+    "resources",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "lifecycle",
+    "resizePolicy",
+    "restartPolicy",
+    "restartPolicyRules",
+)
+
+# securityContext fields that validateWindows refuses on a Windows pod.
+LINUX_ONLY_SECURITY_FIELDS = (
+    "capabilities",
+    "seccompProfile",
+    "privileged",
+    "allowPrivilegeEscalation",
+    "runAsUser",
+    "runAsGroup",
+    "procMount",
+    "readOnlyRootFilesystem",
+    "seLinuxOptions",
+    "appArmorProfile",
+)
+
+MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+# Values the API server fills in when they are omitted; compared as filled so a
+# rerun of the same request is never reported as a change.
+DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+DEFAULT_TERMINATION_MESSAGE_POLICY = "File"
+# Booleans the API serialises with omitempty: absent and false are the same.
+OMITEMPTY_BOOLS = frozenset({"stdin", "stdinOnce", "tty"})
+
+ADD = "add"
+UNCHANGED = "unchanged"
+CONFLICT = "conflict"
+REFUSE = "refuse"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for, independent of any pod."""
+
+    container: str
+    image: str
+    command: list[str] | None = None
+    args: list[str] | None = None
+    env: list[dict[str, Any]] | None = None
+    target_container: str | None = None
+    profile: str = "general"
+    security_context: dict[str, Any] | None = None
+    volume_mounts: list[dict[str, Any]] | None = None
+    copy_volume_mounts: bool = False
+    working_dir: str | None = None
+    stdin: bool = False
+    tty: bool = False
+    image_pull_policy: str | None = None
+    spec_override: dict[str, Any] | None = None
+    allowed_images: tuple[str, ...] = ()
+
+
+@dataclass
+class Plan:
+    """The decision for one pod."""
+
+    namespace: str
+    pod: str
+    action: str
+    msg: str = ""
+    spec: dict[str, Any] | None = None
+    existing_names: list[str] = field(default_factory=list)
+    differences: list[str] = field(default_factory=list)
+
+
+def normalize_env(env: Any) -> list[dict[str, Any]] | None:
+    """Accept ``{NAME: value}`` or a list of EnvVar dicts; return EnvVar dicts."""
+    if env is None:
+        return None
+    if isinstance(env, Mapping):
+        return [{"name": str(k), "value": "" if v is None else str(v)} for k, v in env.items()]
+    if isinstance(env, list):
+        out = []
+        for i, item in enumerate(env):
+            if not isinstance(item, Mapping) or not item.get("name"):
+                raise KubedebugError(
+                    f"env[{i}] must be a mapping with a 'name' (an EnvVar such as {{name: X, value: y}}); got {item!r}"
+                )
+            out.append(dict(item))
+        return out
+    raise KubedebugError(f"env must be a mapping of NAME: value or a list of EnvVar mappings; got {type(env).__name__}")
+
+
+def profile_security_context(profile: str) -> dict[str, Any] | None:
+    """kubectl debug's profiles, as they apply to an ephemeral container (kubectl profiles.go)."""
+    if profile == "general":
+        return {"capabilities": {"add": ["SYS_PTRACE"]}}
+    if profile == "netadmin":
+        return {"capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}}
+    if profile == "sysadmin":
+        return {"privileged": True}
+    if profile == "restricted":
+        return {
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+    if profile in ("baseline", "legacy"):
+        return None
+    raise KubedebugError(f"profile must be one of {', '.join(PROFILES)}; got {profile!r}")
+
+
+def default_pull_policy(image: str) -> str:
+    """The API server's default: Always for ``:latest`` or an untagged image, else IfNotPresent."""
+    if "@" in image:
+        return "IfNotPresent"
+    last = image.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else ""
+    return "Always" if tag in ("", "latest") else "IfNotPresent"
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """Merge ``override`` into ``base``: mappings recursively, everything else replaced."""
+    if isinstance(base, Mapping) and isinstance(override, Mapping):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base[key], value) if key in base else copy.deepcopy(value)
+        return merged
+    return copy.deepcopy(override)
+
+
+def validate_request(req: Request) -> None:
+    """Refuse, before any pod is read, what no pod could accept."""
+    if not DNS1123_LABEL.match(req.container) or len(req.container) > 63:
+        raise KubedebugError(
+            f"container {req.container!r} is not a valid container name: use at most 63 lower-case letters, "
+            "digits and '-', starting and ending with a letter or digit"
+        )
+    if not req.image or req.image != req.image.strip():
+        raise KubedebugError(f"image {req.image!r} must be set and have no leading or trailing whitespace")
+    if req.profile not in PROFILES:
+        raise KubedebugError(f"profile must be one of {', '.join(PROFILES)}; got {req.profile!r}")
+    if req.allowed_images and not any(re.fullmatch(p, req.image) for p in req.allowed_images):
+        raise KubedebugError(
+            f"image {req.image!r} is not in allowed_images ({', '.join(req.allowed_images)}): "
+            "use an image that matches one of these patterns, or ask the playbook owner to allow it"
+        )
+    override = req.spec_override or {}
+    for key in ("name", "image", "targetContainerName"):
+        if key in override:
+            option = {"name": "container", "image": "image", "targetContainerName": "target_container"}[key]
+            raise KubedebugError(f"spec_override.{key} cannot be set: use the {option} option instead")
+    for mount in req.volume_mounts or []:
+        _refuse_subpath(mount, "volume_mounts")
+    spec = build_spec(req, pod=None)
+    forbidden = forbidden_fields(spec)
+    if forbidden:
+        raise KubedebugError(
+            f"{', '.join(forbidden)} cannot be set on an ephemeral container (the API server refuses "
+            f"ports, resources, probes, lifecycle, resizePolicy and restartPolicy): remove "
+            f"{'it' if len(forbidden) == 1 else 'them'} from spec_override"
+        )
+
+
+def _refuse_subpath(mount: Mapping[str, Any], where: str) -> None:
+    for key in ("subPath", "subPathExpr"):
+        if mount.get(key):
+            raise KubedebugError(
+                f"{where}: the mount of volume {mount.get('name')!r} at {mount.get('mountPath')!r} sets {key}, "
+                "which the API server refuses on ephemeral containers: mount the whole volume instead"
+            )
+
+
+def forbidden_fields(spec: Mapping[str, Any]) -> list[str]:
+    return sorted(k for k in spec if k not in ALLOWED_FIELDS)
+
+
+def pod_ref(pod: Mapping[str, Any]) -> tuple[str, str]:
+    meta = pod.get("metadata") or {}
+    return meta.get("namespace", ""), meta.get("name", "")
+
+
+def container_names(pod: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    spec = pod.get("spec") or {}
+    return (
+        [c["name"] for c in spec.get("containers") or []],
+        [c["name"] for c in spec.get("initContainers") or []],
+        [c["name"] for c in spec.get("ephemeralContainers") or []],
+    )
+
+
+def effective_target(req: Request, pod: Mapping[str, Any] | None) -> str | None:
+    """The target container: as given, or the pod's first container for process profiles.
+
+    An empty string opts out of targeting.
+    """
+    if req.target_container is not None:
+        return req.target_container or None
+    if req.profile in PROCESS_PROFILES and pod is not None:
+        containers = container_names(pod)[0]
+        return containers[0] if containers else None
+    return None
+
+
+def copied_mounts(pod: Mapping[str, Any], target: str | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """The target's volume mounts, minus subPath ones (refused on ephemeral containers)."""
+    if target is None:
+        return [], []
+    spec = pod.get("spec") or {}
+    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        if c.get("name") == target:
+            kept, skipped = [], []
+            for m in c.get("volumeMounts") or []:
+                if m.get("subPath") or m.get("subPathExpr"):
+                    skipped.append(m.get("mountPath", ""))
+                else:
+                    kept.append(
+                        {
+                            k: v
+                            for k, v in m.items()
+                            if k in ("name", "mountPath", "readOnly", "mountPropagation", "recursiveReadOnly")
+                        }
+                    )
+            return kept, skipped
+    return [], []
+
+
+def build_spec(req: Request, pod: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The EphemeralContainer to add to ``pod`` (``None``: the pod-independent part only)."""
+    spec: dict[str, Any] = {"name": req.container, "image": req.image}
+    if req.command:
+        spec["command"] = list(req.command)
+    if req.args:
+        spec["args"] = list(req.args)
+    env = normalize_env(req.env)
+    if env:
+        spec["env"] = env
+    if req.working_dir:
+        spec["workingDir"] = req.working_dir
+    if req.stdin:
+        spec["stdin"] = True
+    if req.tty:
+        spec["tty"] = True
+    spec["imagePullPolicy"] = req.image_pull_policy or default_pull_policy(req.image)
+    spec["terminationMessagePolicy"] = DEFAULT_TERMINATION_MESSAGE_POLICY
+    security = profile_security_context(req.profile)
+    if req.security_context:
+        security = {**(security or {}), **req.security_context}
+    if security:
+        spec["securityContext"] = security
+    target = effective_target(req, pod)
+    if target:
+        spec["targetContainerName"] = target
+    mounts: list[dict[str, Any]] = []
+    if req.copy_volume_mounts and pod is not None:
+        mounts = copied_mounts(pod, target)[0]
+    if req.volume_mounts:
+        explicit = {m.get("mountPath") for m in req.volume_mounts}
+        mounts = [m for m in mounts if m.get("mountPath") not in explicit] + [dict(m) for m in req.volume_mounts]
+    if mounts:
+        spec["volumeMounts"] = mounts
+    if req.spec_override:
+        spec = deep_merge(spec, req.spec_override)
+    return spec
+
+
+def normalized(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A spec as the API server stores it: defaults filled in, empty values dropped."""
+    out = _drop_empty(dict(spec))
+    out.setdefault("terminationMessagePath", DEFAULT_TERMINATION_MESSAGE_PATH)
+    out.setdefault("terminationMessagePolicy", DEFAULT_TERMINATION_MESSAGE_POLICY)
+    if "image" in out:
+        out.setdefault("imagePullPolicy", default_pull_policy(out["image"]))
+    for key in OMITEMPTY_BOOLS:
+        if out.get(key) is False:
+            del out[key]
+    return out
+
+
+def _drop_empty(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        cleaned = {k: _drop_empty(v) for k, v in value.items()}
+        return {k: v for k, v in cleaned.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        return [_drop_empty(v) for v in value]
+    return value
+
+
+def differences(existing: Mapping[str, Any], desired: Mapping[str, Any], path: str = "") -> list[str]:
+    """Human-readable differences between two normalized specs, one line per differing field."""
+    lines: list[str] = []
+    for key in sorted(set(existing) | set(desired)):
+        where = f"{path}.{key}" if path else key
+        old, new = existing.get(key), desired.get(key)
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            lines.extend(differences(old, new, where))
+        elif old != new:
+            lines.append(f"{where}: existing {old!r}, requested {new!r}")
+    return lines
+
+
+def _refusal(namespace: str, pod: str, req: Request, why: str) -> Plan:
+    return Plan(
+        namespace, pod, REFUSE, msg=f"pod {namespace}/{pod}: cannot add ephemeral container {req.container!r}: {why}"
+    )
+
+
+def plan_pod(req: Request, pod: Mapping[str, Any]) -> Plan:
+    """Decide what to do with one pod. Never raises for a pod-specific problem: it refuses."""
+    namespace, name = pod_ref(pod)
+    containers, init_containers, ephemeral = container_names(pod)
+    spec = pod.get("spec") or {}
+    existing = next((c for c in spec.get("ephemeralContainers") or [] if c.get("name") == req.container), None)
+    desired = build_spec(req, pod)
+    if existing is not None:
+        # The API never lets an ephemeral container change, so a difference can
+        # only be reported, whatever else is true of the pod now.
+        diff = differences(normalized(existing), normalized(desired))
+        if not diff:
+            return Plan(
+                namespace,
+                name,
+                UNCHANGED,
+                msg="already present with the same spec",
+                spec=desired,
+                existing_names=ephemeral,
+            )
+        return Plan(
+            namespace,
+            name,
+            CONFLICT,
+            spec=desired,
+            existing_names=ephemeral,
+            differences=diff,
+            msg=(
+                f"pod {namespace}/{name} already has an ephemeral container {req.container!r} with another spec, and "
+                "ephemeral containers can never be changed: use another container name to add a new one. "
+                "Differences: " + "; ".join(diff)
+            ),
+        )
+
+    meta = pod.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return _refusal(namespace, name, req, "the pod is being deleted, so the container would never start")
+    phase = (pod.get("status") or {}).get("phase")
+    if phase in ("Succeeded", "Failed"):
+        return _refusal(
+            namespace,
+            name,
+            req,
+            f"the pod has phase {phase} and the kubelet never starts containers in a finished pod: "
+            "debug a copy of it instead (kubectl debug --copy-to)",
+        )
+    if MIRROR_POD_ANNOTATION in (meta.get("annotations") or {}):
+        return _refusal(
+            namespace,
+            name,
+            req,
+            "it is a static (mirror) pod, which does not support ephemeral containers: debug the node "
+            "(kubectl debug node/<node>) or edit the static pod's manifest",
+        )
+    if req.container in containers or req.container in init_containers:
+        kind = "container" if req.container in containers else "init container"
+        return _refusal(
+            namespace,
+            name,
+            req,
+            f"the pod already has a regular {kind} named {req.container!r}; names must be unique across "
+            "containers, init containers and ephemeral containers: choose another container name",
+        )
+    target = desired.get("targetContainerName")
+    if target and target not in containers and target not in init_containers:
+        return _refusal(
+            namespace,
+            name,
+            req,
+            f"target_container {target!r} does not exist in the pod (containers: {', '.join(containers + init_containers)})",
+        )
+    volumes = {v.get("name") for v in spec.get("volumes") or []}
+    for mount in desired.get("volumeMounts") or []:
+        if mount.get("name") not in volumes:
+            return _refusal(
+                namespace,
+                name,
+                req,
+                f"volume_mounts names volume {mount.get('name')!r}, which the pod does not have "
+                f"(volumes: {', '.join(sorted(v for v in volumes if v)) or 'none'}); ephemeral containers cannot add volumes",
+            )
+    if (spec.get("os") or {}).get("name") == "windows":
+        linux_only = [k for k in LINUX_ONLY_SECURITY_FIELDS if k in (desired.get("securityContext") or {})]
+        if linux_only:
+            return _refusal(
+                namespace,
+                name,
+                req,
+                f"it is a Windows pod, which refuses the Linux-only securityContext field(s) {', '.join(linux_only)} "
+                f"(set by profile {req.profile!r} or security_context): use profile: baseline",
+            )
+    return Plan(namespace, name, ADD, msg="", spec=desired, existing_names=ephemeral)
+
+
+def plan_pods(req: Request, pods: Iterable[Mapping[str, Any]]) -> list[Plan]:
+    """One plan per pod, ordered by namespace then name so results are stable."""
+    return sorted((plan_pod(req, p) for p in pods), key=lambda p: (p.namespace, p.pod))
+
+
+def patch_body(existing_names: list[str], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The strategic-merge patch that appends ``spec``.
+
+    Without ``$setElementOrder`` the API server's strategic merge puts the new
+    entry first (seen on 1.36); with it, the new one goes last, as kubectl's
+    two-way merge patch does.
+    """
+    order = [{"name": n} for n in existing_names if n != spec["name"]] + [{"name": spec["name"]}]
+    return {"spec": {"$setElementOrder/ephemeralContainers": order, "ephemeralContainers": [dict(spec)]}}
+
+
+def container_state(status: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Flatten a ContainerStatus into the module's ``state`` return value."""
+    if not status:
+        return {
+            "status": "pending",
+            "reason": None,
+            "message": None,
+            "exit_code": None,
+            "started_at": None,
+            "finished_at": None,
+        }
+    state = status.get("state") or {}
+    for kind in ("terminated", "running", "waiting"):
+        if kind in state and state[kind] is not None:
+            detail = state[kind]
+            return {
+                "status": kind,
+                "reason": detail.get("reason"),
+                "message": detail.get("message"),
+                "exit_code": detail.get("exitCode"),
+                "started_at": detail.get("startedAt"),
+                "finished_at": detail.get("finishedAt"),
+            }
+    return {
+        "status": "pending",
+        "reason": None,
+        "message": None,
+        "exit_code": None,
+        "started_at": None,
+        "finished_at": None,
+    }
+
+
+def ephemeral_status(pod: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    for s in (pod.get("status") or {}).get("ephemeralContainerStatuses") or []:
+        if s.get("name") == name:
+            return s
+    return None
+
+
+def wait_satisfied(state: Mapping[str, Any], wait: str) -> bool:
+    """Whether a flattened state meets ``wait`` (running: running or already terminated)."""
+    if wait == "running":
+        return state["status"] in ("running", "terminated")
+    if wait == "terminated":
+        return state["status"] == "terminated"
+    return True
+
+
+PSA_LEVEL = re.compile(r'violates PodSecurity "(?P<level>[a-z]+):(?P<version>[^"]+)"')
+
+
+def pod_security_hint(message: str) -> str | None:
+    """The profile that passes the PodSecurity level named in an admission refusal."""
+    m = PSA_LEVEL.search(message)
+    if not m:
+        return None
+    level = m.group("level")
+    if level == "restricted":
+        return (
+            f'the namespace enforces PodSecurity "{level}": use profile: restricted (non-root, no added '
+            "capabilities, seccomp RuntimeDefault) and an image that runs as a non-root user"
+        )
+    if level == "baseline":
+        return (
+            f'the namespace enforces PodSecurity "{level}": use profile: baseline (no added capabilities, '
+            "not privileged) or profile: restricted"
+        )
+    return f'the namespace enforces PodSecurity "{level}"'
