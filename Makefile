@@ -6,7 +6,7 @@ CONTROLLERS ?= stable latest
 INTEGRATION_CONTROLLERS ?= latest
 export CONTROLLERS INTEGRATION_CONTROLLERS
 
-.PHONY: help test lint sanity unit integration binaries cluster-up cluster-down demo
+.PHONY: help test lint sanity unit integration binaries cluster-up cluster-down demo bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -37,3 +37,5 @@ cluster-down: ## stop the local cluster and everything it started
 
 demo: ## start the cluster and deploy the sample workload
 	@bash hack/demo.sh
+bench: ## fleet benchmark: ephemeral_container vs a kubectl debug loop (table + plot in bench/out)
+	@bash bench/run.sh

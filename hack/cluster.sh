@@ -20,6 +20,16 @@ WD=$KWOK_WORKDIR/clusters/$KD_CLUSTER
 KUBECONFIG_PATH=$WD/kubeconfig.yaml
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
+# kwokctl logs JSON lines at INFO: keep them in a file, show them only on failure.
+KWOKCTL_LOG=$KWOK_WORKDIR/kwokctl.log
+quiet() {
+  mkdir -p "$KWOK_WORKDIR"
+  if ! "$@" >>"$KWOKCTL_LOG" 2>&1; then
+    tail -n 40 "$KWOKCTL_LOG" >&2
+    log "failed: $* (full log: $KWOKCTL_LOG)"
+    return 1
+  fi
+}
 kc() { "$KD_BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
 ready() {
@@ -115,10 +125,10 @@ up() {
   log "creating cluster '$KD_CLUSTER'"
   # Any Stage given with -c replaces kwok's default stages, so the default
   # node/pod lifecycle ("fast") is passed explicitly beside ours.
-  kwokctl create cluster --name "$KD_CLUSTER" \
+  quiet kwokctl create cluster --name "$KD_CLUSTER" \
     -c "$fast" -c "$ROOT/tests/kwok/stages" -c "$conf" \
-    --kubeconfig "" --wait 3m >&2
-  kwokctl --name "$KD_CLUSTER" scale node --replicas "$KD_NODES" >&2
+    --kubeconfig "" --wait 3m
+  quiet kwokctl --name "$KD_CLUSTER" scale node --replicas "$KD_NODES"
   kc wait --for=condition=Ready node --all --timeout=120s >&2
   # ServiceAccount admission refuses pods until the controller-manager has
   # created the namespace's default ServiceAccount.
@@ -135,7 +145,7 @@ down() {
   local pids
   pids=$(our_pids)
   if [ -d "$WD" ]; then
-    kwokctl delete cluster --name "$KD_CLUSTER" --kubeconfig "" >&2 || true
+    quiet kwokctl delete cluster --name "$KD_CLUSTER" || true
   fi
   # kwokctl stops components by their pid files; anything still alive is ours
   # and must not outlive the cluster.
