@@ -51,7 +51,7 @@ class Bench:
     def fleet(self, n: int) -> str:
         ns = f"bench-{uuid.uuid4().hex[:6]}"
         self.k("create", "namespace", ns)
-        for _ in range(200):
+        for _attempt in range(200):
             if self.k("get", "serviceaccount", "-n", ns, "-o", "name").stdout.strip():
                 break
             time.sleep(0.1)

@@ -14,8 +14,11 @@ start=$(date +%s)
 
 # The control plane builds while the Python side installs (2 cores: Go is the long pole).
 step "control plane binaries (background)"
-bash hack/build-control-plane.sh > "${TMPDIR:-/tmp}/kd-build-$$.log" 2>&1 &
+# In a session of its own, so that a failing step can stop the whole build (go and its compilers).
+setsid bash hack/build-control-plane.sh > "${TMPDIR:-/tmp}/kd-build-$$.log" 2>&1 &
 build_pid=$!
+stop_build() { kill -- "-$build_pid" 2>/dev/null || true; }
+trap stop_build EXIT
 
 for c in $CONTROLLERS; do step "virtualenv: $c"; bash hack/venv.sh "$c"; done
 step "lint"; bash hack/lint.sh
@@ -33,6 +36,7 @@ tail -n 1 "${TMPDIR:-/tmp}/kd-build-$$.log"; rm -f "${TMPDIR:-/tmp}/kd-build-$$.
 started_cluster=false
 if ! bash hack/cluster.sh status; then started_cluster=true; fi
 cleanup() { if $started_cluster && [ "${KD_KEEP_CLUSTER:-0}" != 1 ]; then bash hack/cluster.sh down || true; fi; }
+trap - EXIT
 trap cleanup EXIT
 step "cluster up"; bash hack/cluster.sh up
 for c in $INTEGRATION_CONTROLLERS; do
