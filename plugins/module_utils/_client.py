@@ -179,6 +179,22 @@ class EphemeralClient:
                 exc, namespace=namespace, pod=name, container="", verb="get", resource="pods"
             ) from exc
 
+    def read_logs(
+        self, namespace: str, pod: str, container: str, *, tail_lines: int | None = None, limit_bytes: int | None = None
+    ) -> bytes:
+        """One container's log, bounded by ``tail_lines`` and ``limit_bytes`` on the server side."""
+        kwargs: dict[str, Any] = {"container": container}
+        if tail_lines is not None:
+            kwargs["tail_lines"] = tail_lines
+        if limit_bytes is not None:
+            kwargs["limit_bytes"] = limit_bytes
+        return self._retrying(
+            lambda: self.core.read_namespaced_pod_log(pod, namespace, _preload_content=False, **kwargs).data,
+            lambda exc: translate_api_error(
+                exc, namespace=namespace, pod=pod, container=container, verb="get", resource="pods/log"
+            ),
+        )
+
     # -- writing ---------------------------------------------------------------
 
     def add_ephemeral(
@@ -203,7 +219,10 @@ class EphemeralClient:
         def already_added() -> dict[str, Any] | None:
             if dry_run:
                 return None
-            current = self.read_pod(namespace, pod)
+            try:
+                current = self.read_pod(namespace, pod)
+            except (KubedebugError, Urllib3HTTPError, ConnectionError):
+                return None  # cannot tell yet: the patch is retried, and it is idempotent by name
             names = [c.get("name") for c in ((current or {}).get("spec") or {}).get("ephemeralContainers") or []]
             return current if name in names else None
 
@@ -252,7 +271,23 @@ class EphemeralClient:
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> dict[tuple[str, str], dict[str, Any]]:
-        """Wait until ``container`` meets ``wait`` in every target pod.
+        """Wait until ``container`` meets ``wait`` (see ``_spec.wait_satisfied``) in every target pod."""
+        return self.wait_for_pods(
+            targets,
+            lambda pod: wait_satisfied(container_state(ephemeral_status(pod, container)), wait),
+            timeout,
+            clock=clock,
+        )
+
+    def wait_for_pods(
+        self,
+        targets: Mapping[str, Iterable[str]],
+        done: Callable[[Mapping[str, Any]], bool],
+        timeout: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Wait until ``done(pod)`` holds for every target pod, or the timeout.
 
         ``targets`` maps a namespace to pod names. One LIST and then one watch per
         namespace, in parallel: never a poll per pod. Returns the last pod seen for
@@ -265,7 +300,7 @@ class EphemeralClient:
 
         def watch_namespace(namespace: str, names: set[str]) -> None:
             try:
-                self._watch_namespace(namespace, names, container, wait, deadline, clock, latest, lock)
+                self._watch_namespace(namespace, names, done, deadline, clock, latest, lock)
             except BaseException as exc:  # surfaced in the calling thread
                 errors.append(exc)
 
@@ -282,15 +317,14 @@ class EphemeralClient:
             exc = errors[0]
             if isinstance(exc, KubedebugError):
                 raise exc
-            raise KubedebugError(f"waiting for ephemeral container {container!r} failed: {exc}") from exc
+            raise KubedebugError(f"waiting for ephemeral containers failed: {exc}") from exc
         return latest
 
     def _watch_namespace(
         self,
         namespace: str,
         names: set[str],
-        container: str,
-        wait: str,
+        done: Callable[[Mapping[str, Any]], bool],
         deadline: float,
         clock: Callable[[], float],
         latest: dict[tuple[str, str], dict[str, Any]],
@@ -304,8 +338,13 @@ class EphemeralClient:
                 return
             with lock:
                 latest[(namespace, name)] = dict(pod)
-            if wait_satisfied(container_state(ephemeral_status(pod, container)), wait):
+            if done(pod):
                 pending.discard(name)
+
+        def vanished(name: str) -> None:
+            with lock:
+                latest[(namespace, name)] = {}
+            pending.discard(name)
 
         field_selector = f"metadata.name={next(iter(names))}" if len(names) == 1 else None
         kwargs = {"field_selector": field_selector} if field_selector else {}
@@ -319,9 +358,7 @@ class EphemeralClient:
                 seen.add((pod.get("metadata") or {}).get("name"))
                 record(pod)
             for gone in pending - seen:
-                with lock:
-                    latest[(namespace, gone)] = {}
-                pending.discard(gone)
+                vanished(gone)
             if not pending:
                 return
             resource_version = (listing.get("metadata") or {}).get("resourceVersion")
@@ -342,9 +379,7 @@ class EphemeralClient:
                     if event.get("type") == "DELETED":
                         name = (pod.get("metadata") or {}).get("name")
                         if name in pending:
-                            with lock:
-                                latest[(namespace, name)] = {}
-                            pending.discard(name)
+                            vanished(name)
                     else:
                         record(pod)
                     if not pending or clock() >= deadline:

@@ -165,12 +165,13 @@ def profile_security_context(profile: str) -> dict[str, Any] | None:
 
 
 def default_pull_policy(image: str) -> str:
-    """The API server's default: Always for ``:latest`` or an untagged image, else IfNotPresent."""
-    if "@" in image:
-        return "IfNotPresent"
-    last = image.rsplit("/", 1)[-1]
+    """The API server's default: Always when the tag is ``latest`` or absent (and no digest), else IfNotPresent."""
+    name, _at, digest = image.partition("@")
+    last = name.rsplit("/", 1)[-1]
     tag = last.split(":", 1)[1] if ":" in last else ""
-    return "Always" if tag in ("", "latest") else "IfNotPresent"
+    if tag == "latest" or (not tag and not digest):
+        return "Always"
+    return "IfNotPresent"
 
 
 def deep_merge(base: Any, override: Any) -> Any:
@@ -185,7 +186,7 @@ def deep_merge(base: Any, override: Any) -> Any:
 
 def validate_request(req: Request) -> None:
     """Refuse, before any pod is read, what no pod could accept."""
-    if not DNS1123_LABEL.match(req.container) or len(req.container) > 63:
+    if not DNS1123_LABEL.fullmatch(req.container) or len(req.container) > 63:
         raise KubedebugError(
             f"container {req.container!r} is not a valid container name: use at most 63 lower-case letters, "
             "digits and '-', starting and ending with a letter or digit"
@@ -194,10 +195,22 @@ def validate_request(req: Request) -> None:
         raise KubedebugError(f"image {req.image!r} must be set and have no leading or trailing whitespace")
     if req.profile not in PROFILES:
         raise KubedebugError(f"profile must be one of {', '.join(PROFILES)}; got {req.profile!r}")
+    for pattern in req.allowed_images:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise KubedebugError(f"allowed_images: {pattern!r} is not a valid regular expression: {exc}") from exc
     if req.allowed_images and not any(re.fullmatch(p, req.image) for p in req.allowed_images):
         raise KubedebugError(
             f"image {req.image!r} is not in allowed_images ({', '.join(req.allowed_images)}): "
             "use an image that matches one of these patterns, or ask the playbook owner to allow it"
+        )
+    if req.copy_volume_mounts and (
+        req.target_container == "" or (req.target_container is None and req.profile not in PROCESS_PROFILES)
+    ):
+        raise KubedebugError(
+            "copy_volume_mounts copies the target container's mounts, but there is no target: set target_container, "
+            "or use profile general or sysadmin, which target the pod's first container"
         )
     override = req.spec_override or {}
     for key in ("name", "image", "targetContainerName"):
@@ -207,6 +220,13 @@ def validate_request(req: Request) -> None:
     for mount in req.volume_mounts or []:
         _refuse_subpath(mount, "volume_mounts")
     spec = build_spec(req, pod=None)
+    for mount in spec.get("volumeMounts") or []:
+        _refuse_subpath(
+            mount,
+            "spec_override.volumeMounts"
+            if req.spec_override and "volumeMounts" in req.spec_override
+            else "volume_mounts",
+        )
     forbidden = forbidden_fields(spec)
     if forbidden:
         raise KubedebugError(
@@ -320,7 +340,14 @@ def build_spec(req: Request, pod: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def normalized(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A spec as the API server stores it: defaults filled in, empty values dropped."""
-    out = _drop_empty(dict(spec))
+    out = _drop_empty(copy.deepcopy(dict(spec)))
+    for mount in out.get("volumeMounts") or []:
+        if mount.get("readOnly") is False:  # omitempty: the server stores false as absent
+            del mount["readOnly"]
+    for env in out.get("env") or []:
+        field_ref = (env.get("valueFrom") or {}).get("fieldRef")
+        if field_ref is not None:
+            field_ref.setdefault("apiVersion", "v1")
     out.setdefault("terminationMessagePath", DEFAULT_TERMINATION_MESSAGE_PATH)
     out.setdefault("terminationMessagePolicy", DEFAULT_TERMINATION_MESSAGE_POLICY)
     if "image" in out:

@@ -1,0 +1,1139 @@
+# Copyright (c) kubedebug.ephemeral contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Unit tests for plugins/module_utils/_client.py: API calls, retries and translated errors.
+
+Most tests replace ``EphemeralClient.core`` with ``FakeCore``, which answers like the
+real CoreV1Api called with ``_preload_content=False`` (an object whose ``.data`` is the
+JSON bytes). API errors are ``ApiException`` objects whose ``.body`` is a JSON Status,
+mostly the ones recorded from the 1.36.3 API server (tests/unit/fixtures/status). The
+``TestWire`` tests use the installed kubernetes client for real against a local HTTP
+server, to check what actually goes over the wire with client 32 and 37.
+"""
+
+from __future__ import annotations
+
+import copy
+import http.server
+import inspect
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http import HTTPStatus
+from typing import Any, NoReturn
+from urllib.parse import parse_qs, urlsplit
+
+import kubernetes
+import pytest
+from conftest import load_pod, load_status
+from kubernetes import client as k8s_client
+from kubernetes.client.rest import ApiException
+from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
+
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils import _client
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import (
+    RBAC_DOC,
+    RETRY_STATUSES,
+    SMP,
+    EphemeralClient,
+    _supports_content_type,
+    translate_api_error,
+)
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import patch_body
+
+NS = "unit-fixtures"
+CLIENT_MAJOR = int(kubernetes.__version__.split(".")[0])
+DEBUG_SPEC = {
+    "name": "debug",
+    "image": "docker.io/library/busybox:1.36",
+    "imagePullPolicy": "IfNotPresent",
+    "terminationMessagePolicy": "File",
+}
+BODY = patch_body([], DEBUG_SPEC)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def api_error(
+    status: int, message: str = "", *, details: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> ApiException:
+    """An ApiException like the client raises for an API server Status answer."""
+    exc = ApiException(status=status, reason=HTTPStatus(status).phrase)
+    exc.body = json.dumps(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": HTTPStatus(status).phrase.replace(" ", ""),
+            "details": details or {},
+            "code": status,
+        }
+    )
+    exc.headers = headers
+    return exc
+
+
+def recorded_error(name: str) -> ApiException:
+    """The ApiException for a Status recorded from the API server (tests/unit/fixtures/status/<name>.json)."""
+    recorded = load_status(name)
+    exc = ApiException(status=recorded["status"], reason=recorded["reason"])
+    exc.body = json.dumps(recorded["body"])
+    return exc
+
+
+def recorded_message(name: str) -> str:
+    return load_status(name)["body"]["message"]
+
+
+def as_listed(pod: dict[str, Any]) -> dict[str, Any]:
+    """``pod`` as a PodList item: without kind and apiVersion."""
+    item = copy.deepcopy(pod)
+    item.pop("kind", None)
+    item.pop("apiVersion", None)
+    return item
+
+
+def pod_list(*pods: dict[str, Any], resource_version: str = "4711") -> dict[str, Any]:
+    """A PodList as the API returns it."""
+    return {
+        "kind": "PodList",
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": resource_version},
+        "items": [as_listed(p) for p in pods],
+    }
+
+
+class Response:
+    """What a CoreV1Api method returns with ``_preload_content=False``: only ``.data`` is used."""
+
+    def __init__(self, payload: Any) -> None:
+        self.data = json.dumps(payload).encode()
+        self.status = 200
+
+
+Outcome = Any  # a JSON payload, an exception to raise, or a callable(*args, **kwargs) returning either
+
+
+class FakeCore:
+    """CoreV1Api with the keyword-only signatures of clients <= 35 (no ``_content_type``).
+
+    ``outcomes`` maps a method name to the answers of successive calls; the last one
+    repeats. Every call is recorded in ``calls`` as ``(method, args, kwargs)``.
+    """
+
+    def __init__(self, **outcomes: list[Outcome]) -> None:
+        self.outcomes = {name: list(answers) for name, answers in outcomes.items()}
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def _answer(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Response:
+        self.calls.append((method, args, dict(kwargs)))
+        assert kwargs.get("_preload_content") is False, f"{method} called without _preload_content=False"
+        answers = self.outcomes.get(method)
+        assert answers, f"unexpected call {method}{args}"
+        outcome = answers.pop(0) if len(answers) > 1 else answers[0]
+        if callable(outcome):
+            outcome = outcome(*args, **kwargs)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return Response(outcome)
+
+    def called(self, method: str) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+        return [(args, kwargs) for name, args, kwargs in self.calls if name == method]
+
+    def read_namespaced_pod(self, name, namespace, **kwargs):
+        return self._answer("read_namespaced_pod", (name, namespace), kwargs)
+
+    def list_namespaced_pod(self, namespace, **kwargs):
+        return self._answer("list_namespaced_pod", (namespace,), kwargs)
+
+    def list_pod_for_all_namespaces(self, **kwargs):
+        return self._answer("list_pod_for_all_namespaces", (), kwargs)
+
+    def patch_namespaced_pod(self, name, namespace, body, **kwargs):
+        return self._answer("patch_namespaced_pod", (name, namespace, body), kwargs)
+
+    def patch_namespaced_pod_ephemeralcontainers(self, name, namespace, body, **kwargs):
+        return self._answer("patch_namespaced_pod_ephemeralcontainers", (name, namespace, body), kwargs)
+
+
+class FakeCoreWithContentType(FakeCore):
+    """CoreV1Api with the explicit signatures of clients >= 36 (which take ``_content_type``)."""
+
+    def patch_namespaced_pod(
+        self,
+        name,
+        namespace,
+        body,
+        pretty=None,
+        dry_run=None,
+        field_manager=None,
+        field_validation=None,
+        force=None,
+        _preload_content=True,
+        _request_timeout=None,
+        _content_type=None,
+        _headers=None,
+    ):
+        kwargs = {
+            "dry_run": dry_run,
+            "field_validation": field_validation,
+            "_preload_content": _preload_content,
+            "_content_type": _content_type,
+        }
+        return self._answer(
+            "patch_namespaced_pod", (name, namespace, body), {k: v for k, v in kwargs.items() if v is not None}
+        )
+
+    def patch_namespaced_pod_ephemeralcontainers(
+        self,
+        name,
+        namespace,
+        body,
+        pretty=None,
+        dry_run=None,
+        field_manager=None,
+        field_validation=None,
+        force=None,
+        _preload_content=True,
+        _request_timeout=None,
+        _content_type=None,
+        _headers=None,
+    ):
+        kwargs = {
+            "dry_run": dry_run,
+            "field_validation": field_validation,
+            "_preload_content": _preload_content,
+            "_content_type": _content_type,
+        }
+        return self._answer(
+            "patch_namespaced_pod_ephemeralcontainers",
+            (name, namespace, body),
+            {k: v for k, v in kwargs.items() if v is not None},
+        )
+
+
+def make_client(core: FakeCore, *, retries: int = 4, backoff: float = 0.5) -> tuple[EphemeralClient, list[float]]:
+    sleeps: list[float] = []
+    api = EphemeralClient(object(), retries=retries, backoff=backoff, sleep=sleeps.append)
+    assert isinstance(api.core, k8s_client.CoreV1Api)
+    api.core = core
+    return api, sleeps
+
+
+def with_debug_container(pod: dict[str, Any]) -> dict[str, Any]:
+    """``pod`` as the server stores it once ``debug`` was added."""
+    stored = copy.deepcopy(pod)
+    stored["spec"].setdefault("ephemeralContainers", []).append(
+        dict(DEBUG_SPEC, terminationMessagePath="/dev/termination-log", resources={})
+    )
+    return stored
+
+
+# --------------------------------------------------------------------------- translate_api_error
+
+
+def translate(
+    exc: ApiException,
+    *,
+    pod: str = "web",
+    container: str = "debug",
+    verb: str = "patch",
+    resource: str = "pods/ephemeralcontainers",
+) -> KubedebugError:
+    return translate_api_error(exc, namespace=NS, pod=pod, container=container, verb=verb, resource=resource)
+
+
+def test_translate_403_rbac_names_verb_resource_and_namespace() -> None:
+    err = translate(recorded_error("rbac-patch-ephemeral"))
+    assert err.status == 403
+    assert err.msg == (
+        f"pod {NS}/web: permission denied: grant 'patch' on 'pods/ephemeralcontainers' in namespace '{NS}' "
+        f"(the built-in edit and admin roles do not include it; see {RBAC_DOC}). "
+        'API server said: pods "web" is forbidden: User "jane" cannot patch resource "pods/ephemeralcontainers" in API group "" '
+        'in the namespace "unit-fixtures"'
+    )
+
+
+def test_translate_403_rbac_for_get() -> None:
+    err = translate(
+        api_error(403, 'pods "web" is forbidden: User "jane" cannot get resource "pods"'), verb="get", resource="pods"
+    )
+    assert err.msg.startswith(f"pod {NS}/web: permission denied: grant 'get' on 'pods' in namespace '{NS}' ")
+    assert err.msg.endswith('API server said: pods "web" is forbidden: User "jane" cannot get resource "pods"')
+
+
+def test_translate_403_pod_security_restricted() -> None:
+    err = translate(recorded_error("podsecurity-restricted"), container="root")
+    message = recorded_message("podsecurity-restricted")
+    assert message.startswith(
+        'pods "web" is forbidden: violates PodSecurity "restricted:latest": privileged (container "root" must not set'
+    )
+    assert err.status == 403
+    assert err.msg == (
+        f"pod {NS}/web: PodSecurity admission refused ephemeral container 'root': {message}. "
+        'the namespace enforces PodSecurity "restricted": use profile: restricted (non-root, no added capabilities, '
+        "seccomp RuntimeDefault) and an image that runs as a non-root user"
+    )
+
+
+def test_translate_403_pod_security_baseline() -> None:
+    err = translate(recorded_error("podsecurity-baseline"))
+    assert err.msg == (
+        f"pod {NS}/web: PodSecurity admission refused ephemeral container 'debug': "
+        'pods "web" is forbidden: violates PodSecurity "baseline:latest": non-default capabilities (container "debug" must not '
+        'include "SYS_PTRACE" in securityContext.capabilities.add). '
+        'the namespace enforces PodSecurity "baseline": use profile: baseline (no added capabilities, not privileged) or profile: restricted'
+    )
+
+
+def test_translate_404_without_details_means_no_subresource() -> None:
+    err = translate(recorded_error("no-subresource"))
+    assert err.status == 404
+    assert err.msg == (
+        f"pod {NS}/web: the API server has no pods/ephemeralcontainers subresource: the cluster is older than Kubernetes 1.23 "
+        "or has the EphemeralContainers feature turned off. API server said: the server could not find the requested resource"
+    )
+
+
+def test_translate_404_with_name_means_pod_gone() -> None:
+    err = translate(recorded_error("notfound-pod"), pod="gone")
+    assert err.status == 404
+    assert err.msg == f'pod {NS}/gone: not found (deleted meanwhile?). API server said: pods "gone" not found'
+
+
+def test_translate_404_without_details_for_another_resource() -> None:
+    err = translate(api_error(404, "the server could not find the requested resource"), verb="get", resource="pods")
+    assert (
+        err.msg
+        == f"pod {NS}/web: not found (deleted meanwhile?). API server said: the server could not find the requested resource"
+    )
+
+
+@pytest.mark.parametrize("fixture", ["invalid-target", "invalid-ports"])
+def test_translate_422_passes_the_server_message(fixture: str) -> None:
+    err = translate(recorded_error(fixture))
+    assert err.status == 422
+    assert err.msg == f"pod {NS}/web: the API server refused ephemeral container 'debug': {recorded_message(fixture)}"
+
+
+def test_translate_422_recorded_target_message() -> None:
+    assert translate(recorded_error("invalid-target")).msg == (
+        f"pod {NS}/web: the API server refused ephemeral container 'debug': "
+        'Pod "web" is invalid: spec.ephemeralContainers[0].targetContainerName: Not found: "nope"'
+    )
+
+
+def test_translate_other_status() -> None:
+    err = translate(api_error(500, "etcdserver: request timed out"))
+    assert err.status == 500
+    assert (
+        err.msg == f"pod {NS}/web: patch pods/ephemeralcontainers failed with HTTP 500: etcdserver: request timed out"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("<html><body>502 Bad Gateway</body></html>", "Bad Gateway"),  # a proxy's HTML page
+        (None, "Bad Gateway"),
+        (json.dumps({"kind": "Status", "code": 502}), "Bad Gateway"),  # no message
+    ],
+)
+def test_translate_without_a_status_message_uses_the_reason(body: str | None, expected: str) -> None:
+    exc = ApiException(status=502, reason="Bad Gateway")
+    exc.body = body
+    assert translate(exc).msg == f"pod {NS}/web: patch pods/ephemeralcontainers failed with HTTP 502: {expected}"
+
+
+# --------------------------------------------------------------------------- _retrying
+
+
+def run_retrying(
+    outcomes: list[Outcome], *, retries: int = 4, backoff: float = 0.5, before_retry: Callable[[], Any] | None = None
+) -> tuple[Any, list[float], int]:
+    """Drive _retrying with ``outcomes`` (values or exceptions); return (result, sleeps, calls)."""
+    api, sleeps = make_client(FakeCore(), retries=retries, backoff=backoff)
+    pending = list(outcomes)
+    calls = 0
+
+    def call() -> Any:
+        nonlocal calls
+        calls += 1
+        outcome = pending.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def translate_exc(exc: ApiException) -> KubedebugError:
+        return KubedebugError(f"translated {exc.status}", status=exc.status)
+
+    try:
+        result = api._retrying(call, translate_exc, before_retry=before_retry)
+    except KubedebugError as exc:
+        result = exc
+    return result, sleeps, calls
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_retrying_retries_transient_statuses(status: int) -> None:
+    result, sleeps, calls = run_retrying([api_error(status), api_error(status), "ok"])
+    assert (result, sleeps, calls) == ("ok", [0.5, 1.0], 3)
+
+
+def test_retry_statuses() -> None:
+    assert frozenset({409, 429, 500, 502, 503, 504}) == RETRY_STATUSES
+
+
+def test_retrying_gives_up_after_retries() -> None:
+    result, sleeps, calls = run_retrying([api_error(503)] * 6)
+    assert isinstance(result, KubedebugError)
+    assert (result.msg, result.status) == ("translated 503", 503)
+    assert isinstance(result.__cause__, ApiException)
+    assert (sleeps, calls) == ([0.5, 1.0, 2.0, 4.0], 5)
+
+
+def test_retrying_with_no_retries() -> None:
+    result, sleeps, calls = run_retrying([api_error(503), "ok"], retries=0)
+    assert isinstance(result, KubedebugError)
+    assert (sleeps, calls) == ([], 1)
+
+
+def test_retrying_caps_the_delay_at_ten_seconds() -> None:
+    result, sleeps, calls = run_retrying([api_error(500)] * 5, retries=4, backoff=4)
+    assert isinstance(result, KubedebugError)
+    assert sleeps == [4.0, 8.0, 10.0, 10.0]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("3", 3.0), ("0.25", 0.25), ("120", 10.0), ("soon", 0.5), ("Wed, 21 Oct 2026 07:28:00 GMT", 0.5)],
+)
+def test_retrying_honours_retry_after(value: str, expected: float) -> None:
+    result, sleeps, _unused = run_retrying([api_error(429, "too many requests", headers={"Retry-After": value}), "ok"])
+    assert (result, sleeps) == ("ok", [expected])
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 410, 422])
+def test_retrying_does_not_retry_refusals(status: int) -> None:
+    result, sleeps, calls = run_retrying([api_error(status), "ok"])
+    assert isinstance(result, KubedebugError) and result.status == status
+    assert (sleeps, calls) == ([], 1)
+
+
+CONNECTION_ERRORS = [
+    ProtocolError("Connection aborted.", ConnectionResetError(104, "Connection reset by peer")),
+    MaxRetryError(
+        None, "/api/v1/namespaces/unit-fixtures/pods", reason=ConnectionRefusedError(111, "Connection refused")
+    ),
+    ReadTimeoutError(None, "/api/v1/namespaces/unit-fixtures/pods", "Read timed out. (read timeout=30)"),
+    ConnectionRefusedError(111, "Connection refused"),
+]
+
+
+@pytest.mark.parametrize("error", CONNECTION_ERRORS, ids=lambda e: type(e).__name__)
+def test_retrying_retries_connection_errors(error: Exception) -> None:
+    result, sleeps, calls = run_retrying([error, error, "ok"])
+    assert (result, sleeps, calls) == ("ok", [0.5, 1.0], 3)
+
+
+@pytest.mark.parametrize("error", CONNECTION_ERRORS, ids=lambda e: type(e).__name__)
+def test_retrying_gives_up_on_connection_errors(error: Exception) -> None:
+    result, sleeps, calls = run_retrying([error] * 3, retries=2)
+    assert isinstance(result, KubedebugError)
+    assert result.msg == f"the API server could not be reached after 3 attempts: {error}"
+    assert result.status is None
+    assert result.__cause__ is error
+    assert (sleeps, calls) == ([0.5, 1.0], 3)
+
+
+def test_retrying_before_retry_can_end_the_loop() -> None:
+    checks: list[int] = []
+
+    def before_retry() -> Any:
+        checks.append(1)
+        return "found" if len(checks) == 2 else None
+
+    result, sleeps, calls = run_retrying([api_error(503)] * 5, before_retry=before_retry)
+    assert (result, sleeps, calls, len(checks)) == ("found", [0.5, 1.0], 2, 2)
+
+
+def test_retrying_does_not_call_before_retry_on_success() -> None:
+    result, sleeps, calls = run_retrying(
+        ["ok"], before_retry=lambda: pytest.fail("before_retry called without a retry")
+    )
+    assert (result, sleeps, calls) == ("ok", [], 1)
+
+
+# --------------------------------------------------------------------------- read_pod
+
+
+def test_read_pod(plain_pod: dict[str, Any]) -> None:
+    core = FakeCore(read_namespaced_pod=[plain_pod])
+    api, _unused = make_client(core)
+    assert api.read_pod(NS, "plain") == plain_pod
+    assert core.calls == [("read_namespaced_pod", ("plain", NS), {"_preload_content": False})]
+
+
+def test_read_pod_missing_is_none() -> None:
+    api, sleeps = make_client(FakeCore(read_namespaced_pod=[recorded_error("notfound-pod")]))
+    assert api.read_pod(NS, "gone") is None
+    assert sleeps == []
+
+
+def test_read_pod_forbidden() -> None:
+    api, _unused = make_client(FakeCore(read_namespaced_pod=[api_error(403, "no")]))
+    with pytest.raises(KubedebugError) as excinfo:
+        api.read_pod(NS, "web")
+    assert excinfo.value.msg.startswith(f"pod {NS}/web: permission denied: grant 'get' on 'pods' in namespace '{NS}' ")
+
+
+# --------------------------------------------------------------------------- add_ephemeral
+
+
+def test_add_ephemeral_old_client_signature(plain_pod: dict[str, Any]) -> None:
+    answer = with_debug_container(plain_pod)
+    core = FakeCore(patch_namespaced_pod_ephemeralcontainers=[answer])
+    api, sleeps = make_client(core)
+    assert api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False) == answer
+    assert core.calls == [
+        (
+            "patch_namespaced_pod_ephemeralcontainers",
+            ("plain", NS, BODY),
+            {"_preload_content": False, "field_validation": "Strict"},
+        ),
+    ]
+    assert core.calls[0][1][2] is not BODY  # a copy is sent
+    assert sleeps == []
+
+
+def test_add_ephemeral_new_client_signature_sends_content_type(plain_pod: dict[str, Any]) -> None:
+    core = FakeCoreWithContentType(patch_namespaced_pod_ephemeralcontainers=[with_debug_container(plain_pod)])
+    api, _unused = make_client(core)
+    api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False)
+    assert core.calls == [
+        (
+            "patch_namespaced_pod_ephemeralcontainers",
+            ("plain", NS, BODY),
+            {"_preload_content": False, "field_validation": "Strict", "_content_type": SMP},
+        ),
+    ]
+    assert SMP == "application/strategic-merge-patch+json"
+
+
+@pytest.mark.parametrize("fake", [FakeCore, FakeCoreWithContentType])
+def test_add_ephemeral_check_mode_is_a_dry_run(fake: type[FakeCore], plain_pod: dict[str, Any]) -> None:
+    core = fake(patch_namespaced_pod_ephemeralcontainers=[with_debug_container(plain_pod)])
+    api, _unused = make_client(core)
+    api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=True)
+    ((_unused, kwargs),) = core.called("patch_namespaced_pod_ephemeralcontainers")
+    assert kwargs["dry_run"] == "All"
+    assert kwargs["field_validation"] == "Strict"
+    assert ("_content_type" in kwargs) is (fake is FakeCoreWithContentType)
+
+
+def test_supports_content_type_with_the_installed_client() -> None:
+    method = k8s_client.CoreV1Api(object()).patch_namespaced_pod_ephemeralcontainers
+    assert _supports_content_type(method) is (CLIENT_MAJOR >= 36)
+    assert _supports_content_type(k8s_client.CoreV1Api(object()).patch_namespaced_pod) is (CLIENT_MAJOR >= 36)
+
+
+def test_supports_content_type_without_a_signature() -> None:
+    def method() -> None:
+        pass
+
+    method.__signature__ = "not a signature"  # type: ignore[attr-defined]
+    with pytest.raises((TypeError, ValueError)):
+        inspect.signature(method)
+    assert _supports_content_type(method) is False
+
+
+def test_a_retry_never_adds_the_container_twice(plain_pod: dict[str, Any]) -> None:
+    server = {"pod": copy.deepcopy(plain_pod)}
+
+    def stored_then_503(name: str, namespace: str, body: dict[str, Any], **kwargs: Any) -> ApiException:
+        # The server stored the container, but the answer was lost behind a 503.
+        server["pod"]["spec"].setdefault("ephemeralContainers", []).extend(body["spec"]["ephemeralContainers"])
+        return api_error(503, "the server is currently unable to handle the request")
+
+    core = FakeCore(
+        patch_namespaced_pod_ephemeralcontainers=[
+            stored_then_503,
+            lambda *a, **k: pytest.fail("patched a second time"),
+        ],
+        read_namespaced_pod=[lambda name, namespace, **kwargs: copy.deepcopy(server["pod"])],
+    )
+    api, sleeps = make_client(core)
+    result = api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False)
+    assert [c["name"] for c in result["spec"]["ephemeralContainers"]] == ["debug"]
+    assert result == server["pod"]
+    assert len(core.called("patch_namespaced_pod_ephemeralcontainers")) == 1
+    assert core.called("read_namespaced_pod") == [(("plain", NS), {"_preload_content": False})]
+    assert sleeps == [0.5]
+
+
+def test_a_retry_adds_the_container_when_the_first_attempt_did_not(plain_pod: dict[str, Any]) -> None:
+    answer = with_debug_container(plain_pod)
+    core = FakeCore(
+        patch_namespaced_pod_ephemeralcontainers=[api_error(503), answer],
+        read_namespaced_pod=[plain_pod],
+    )
+    api, sleeps = make_client(core)
+    assert api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False) == answer
+    assert [name for name, _unused, _unused in core.calls] == [
+        "patch_namespaced_pod_ephemeralcontainers",
+        "read_namespaced_pod",
+        "patch_namespaced_pod_ephemeralcontainers",
+    ]
+    assert sleeps == [0.5]
+
+
+def test_a_retry_after_a_connection_error_also_rereads(debugged_pod: dict[str, Any]) -> None:
+    # Another container (kubectl's "debug") is not mistaken for ours.
+    mine = with_debug_container(debugged_pod)
+    mine["spec"]["ephemeralContainers"][-1]["name"] = "mine"
+    core = FakeCore(
+        patch_namespaced_pod_ephemeralcontainers=[
+            CONNECTION_ERRORS[0],
+            CONNECTION_ERRORS[0],
+            lambda *a, **k: pytest.fail("patched again"),
+        ],
+        read_namespaced_pod=[debugged_pod, mine],
+    )
+    api, sleeps = make_client(core)
+    assert (
+        api.add_ephemeral(
+            NS, "debugged", patch_body(["debug"], dict(DEBUG_SPEC, name="mine")), name="mine", dry_run=False
+        )
+        == mine
+    )
+    assert [name for name, _unused, _unused in core.calls] == [
+        "patch_namespaced_pod_ephemeralcontainers",
+        "read_namespaced_pod",
+        "patch_namespaced_pod_ephemeralcontainers",
+        "read_namespaced_pod",
+    ]
+    assert sleeps == [0.5, 1.0]
+
+
+def test_dry_run_retries_without_rereading(plain_pod: dict[str, Any]) -> None:
+    core = FakeCore(patch_namespaced_pod_ephemeralcontainers=[api_error(429), with_debug_container(plain_pod)])
+    api, sleeps = make_client(core)
+    api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=True)
+    assert [name for name, _unused, _unused in core.calls] == ["patch_namespaced_pod_ephemeralcontainers"] * 2
+    assert all(
+        kwargs["dry_run"] == "All" for _unused, kwargs in core.called("patch_namespaced_pod_ephemeralcontainers")
+    )
+    assert sleeps == [0.5]
+
+
+def test_pod_deleted_during_retry(plain_pod: dict[str, Any]) -> None:
+    core = FakeCore(
+        patch_namespaced_pod_ephemeralcontainers=[api_error(503), recorded_error("notfound-pod")],
+        read_namespaced_pod=[recorded_error("notfound-pod")],
+    )
+    api, sleeps = make_client(core)
+    with pytest.raises(KubedebugError) as excinfo:
+        api.add_ephemeral(NS, "gone", BODY, name="debug", dry_run=False)
+    assert excinfo.value.msg == f'pod {NS}/gone: not found (deleted meanwhile?). API server said: pods "gone" not found'
+    assert sleeps == [0.5]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "start"),
+    [
+        (
+            "rbac-patch-ephemeral",
+            f"pod {NS}/web: permission denied: grant 'patch' on 'pods/ephemeralcontainers' in namespace '{NS}'",
+        ),
+        ("podsecurity-baseline", f"pod {NS}/web: PodSecurity admission refused ephemeral container 'debug': "),
+        ("invalid-target", f"pod {NS}/web: the API server refused ephemeral container 'debug': Pod \"web\" is invalid"),
+    ],
+)
+def test_add_ephemeral_refusals_are_not_retried(fixture: str, start: str) -> None:
+    core = FakeCore(patch_namespaced_pod_ephemeralcontainers=[recorded_error(fixture)])
+    api, sleeps = make_client(core)
+    with pytest.raises(KubedebugError) as excinfo:
+        api.add_ephemeral(NS, "web", BODY, name="debug", dry_run=False)
+    assert excinfo.value.msg.startswith(start)
+    assert excinfo.value.status == load_status(fixture)["status"]
+    assert len(core.calls) == 1
+    assert sleeps == []
+
+
+def test_add_ephemeral_gives_up_after_retries(plain_pod: dict[str, Any]) -> None:
+    core = FakeCore(
+        patch_namespaced_pod_ephemeralcontainers=[api_error(503, "unavailable")], read_namespaced_pod=[plain_pod]
+    )
+    api, sleeps = make_client(core, retries=2)
+    with pytest.raises(KubedebugError) as excinfo:
+        api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False)
+    assert excinfo.value.msg == f"pod {NS}/plain: patch pods/ephemeralcontainers failed with HTTP 503: unavailable"
+    assert len(core.called("patch_namespaced_pod_ephemeralcontainers")) == 3
+    assert len(core.called("read_namespaced_pod")) == 2
+    assert sleeps == [0.5, 1.0]
+
+
+def test_add_ephemeral_connection_errors_on_reread_become_kubedebug_error() -> None:
+    error = CONNECTION_ERRORS[0]
+    core = FakeCore(patch_namespaced_pod_ephemeralcontainers=[error], read_namespaced_pod=[error])
+    api, _unused = make_client(core, retries=2)
+    with pytest.raises(KubedebugError, match="could not be reached"):
+        api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False)
+
+
+def test_add_ephemeral_transient_error_on_reread_is_retried(plain_pod: dict[str, Any]) -> None:
+    answer = with_debug_container(plain_pod)
+    core = FakeCore(
+        patch_namespaced_pod_ephemeralcontainers=[api_error(503), answer],
+        read_namespaced_pod=[api_error(503), plain_pod],
+    )
+    api, _unused = make_client(core)
+    assert api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False) == answer
+
+
+# --------------------------------------------------------------------------- list_pods
+
+
+def test_list_pods_one_call_per_namespace(
+    plain_pod: dict[str, Any], debugged_pod: dict[str, Any], states_pod: dict[str, Any]
+) -> None:
+    core = FakeCore(list_namespaced_pod=[pod_list(plain_pod, debugged_pod), pod_list(states_pod)])
+    api, _unused = make_client(core)
+    pods = api.list_pods(["a", "b"], label_selector="app in (plain,debugged)", field_selector="status.phase=Running")
+    assert [p["metadata"]["name"] for p in pods] == ["plain", "debugged", "states"]
+    assert all((p["kind"], p["apiVersion"]) == ("Pod", "v1") for p in pods)  # LIST items lack them
+    assert pods[0] == plain_pod
+    selectors = {
+        "_preload_content": False,
+        "label_selector": "app in (plain,debugged)",
+        "field_selector": "status.phase=Running",
+    }
+    assert core.calls == [("list_namespaced_pod", ("a",), selectors), ("list_namespaced_pod", ("b",), selectors)]
+
+
+def test_list_pods_cluster_wide(plain_pod: dict[str, Any]) -> None:
+    core = FakeCore(list_pod_for_all_namespaces=[pod_list(plain_pod)])
+    api, _unused = make_client(core)
+    assert api.list_pods(None, label_selector="app=plain") == [plain_pod]
+    assert core.calls == [
+        ("list_pod_for_all_namespaces", (), {"_preload_content": False, "label_selector": "app=plain"})
+    ]
+
+
+@pytest.mark.parametrize(("label", "field"), [(None, None), ("", "")])
+def test_list_pods_without_selectors_passes_none(label: str | None, field: str | None) -> None:
+    core = FakeCore(list_namespaced_pod=[pod_list()])
+    api, _unused = make_client(core)
+    assert api.list_pods([NS], label_selector=label, field_selector=field) == []
+    assert core.calls == [("list_namespaced_pod", (NS,), {"_preload_content": False})]
+
+
+def test_list_pods_no_namespaces_no_calls() -> None:
+    core = FakeCore()
+    api, _unused = make_client(core)
+    assert api.list_pods([]) == []
+    assert core.calls == []
+
+
+def test_list_pods_empty_items() -> None:
+    api, _unused = make_client(
+        FakeCore(list_namespaced_pod=[{"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": None}])
+    )
+    assert api.list_pods([NS]) == []
+
+
+def test_list_pods_forbidden_names_the_namespace(plain_pod: dict[str, Any]) -> None:
+    core = FakeCore(list_namespaced_pod=[pod_list(plain_pod), recorded_error("rbac-list")])
+    api, sleeps = make_client(core)
+    with pytest.raises(KubedebugError) as excinfo:
+        api.list_pods(["ok", NS])
+    assert excinfo.value.status == 403
+    assert excinfo.value.msg == (
+        f"permission denied listing pods in namespace '{NS}': grant 'list' on 'pods' (see {RBAC_DOC}). API server said: "
+        f'pods is forbidden: User "jane" cannot list resource "pods" in API group "" in the namespace "{NS}"'
+    )
+    assert [args for _unused, args, _unused in core.calls] == [("ok",), (NS,)]
+    assert sleeps == []
+
+
+def test_list_pods_forbidden_cluster_wide() -> None:
+    api, _unused = make_client(FakeCore(list_pod_for_all_namespaces=[recorded_error("rbac-list-cluster")]))
+    with pytest.raises(KubedebugError) as excinfo:
+        api.list_pods(None)
+    assert excinfo.value.msg == (
+        f"permission denied listing pods cluster-wide (all_namespaces): grant 'list' on 'pods' (see {RBAC_DOC}). "
+        'API server said: pods is forbidden: User "jane" cannot list resource "pods" in API group "" at the cluster scope'
+    )
+
+
+def test_list_pods_retries_then_succeeds(plain_pod: dict[str, Any]) -> None:
+    core = FakeCore(list_namespaced_pod=[api_error(503), CONNECTION_ERRORS[1], pod_list(plain_pod)])
+    api, sleeps = make_client(core)
+    assert api.list_pods([NS]) == [plain_pod]
+    assert len(core.calls) == 3
+    assert sleeps == [0.5, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("namespaces", "method", "msg"),
+    [
+        ([NS], "list_namespaced_pod", f"listing pods in namespace '{NS}' failed with HTTP 500: etcd down"),
+        (None, "list_pod_for_all_namespaces", "listing pods cluster-wide failed with HTTP 500: etcd down"),
+    ],
+)
+def test_list_pods_gives_up(namespaces: list[str] | None, method: str, msg: str) -> None:
+    core = FakeCore(**{method: [api_error(500, "etcd down")]})
+    api, sleeps = make_client(core, retries=1)
+    with pytest.raises(KubedebugError) as excinfo:
+        api.list_pods(namespaces)
+    assert (excinfo.value.msg, excinfo.value.status) == (msg, 500)
+    assert sleeps == [0.5]
+
+
+# --------------------------------------------------------------------------- annotate and whoami
+
+
+@pytest.mark.parametrize(("fake", "dry_run"), [(FakeCore, False), (FakeCore, True), (FakeCoreWithContentType, False)])
+def test_annotate(fake: type[FakeCore], dry_run: bool, plain_pod: dict[str, Any]) -> None:
+    core = fake(patch_namespaced_pod=[api_error(503), plain_pod])
+    api, sleeps = make_client(core)
+    annotations = {"debug.kubedebug.io/debug": '{"by": "jane"}'}
+    assert api.annotate(NS, "plain", annotations, dry_run=dry_run) is None
+    expected = {"_preload_content": False}
+    if dry_run:
+        expected["dry_run"] = "All"
+    if fake is FakeCoreWithContentType:
+        expected["_content_type"] = SMP
+    call = ("patch_namespaced_pod", ("plain", NS, {"metadata": {"annotations": annotations}}), expected)
+    assert core.calls == [call, call]
+    assert sleeps == [0.5]
+
+
+def test_annotate_forbidden() -> None:
+    api, _unused = make_client(FakeCore(patch_namespaced_pod=[api_error(403, "no")]))
+    with pytest.raises(KubedebugError) as excinfo:
+        api.annotate(NS, "web", {"a": "b"}, dry_run=False)
+    assert excinfo.value.msg.startswith(
+        f"pod {NS}/web: permission denied: grant 'patch' on 'pods' in namespace '{NS}' "
+    )
+
+
+def _raise(exc: BaseException) -> NoReturn:
+    raise exc
+
+
+class FakeAuthApi:
+    answer: Outcome = None
+    bodies: list[Any] = []
+
+    def __init__(self, api_client: Any) -> None:
+        self.api_client = api_client
+
+    def create_self_subject_review(self, body, **kwargs):
+        assert kwargs == {"_preload_content": False}
+        FakeAuthApi.bodies.append(body)
+        if isinstance(self.answer, BaseException):
+            _raise(self.answer)
+        return Response(self.answer)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"status": {"userInfo": {"username": "jane", "groups": ["system:authenticated"]}}}, "jane"),
+        ({"status": {}}, None),
+        (api_error(403, "forbidden"), None),
+        (api_error(404, "the server could not find the requested resource"), None),
+        (CONNECTION_ERRORS[1], None),
+        (AttributeError("'AuthenticationV1Api' object has no attribute 'create_self_subject_review'"), None),
+    ],
+)
+def test_whoami(monkeypatch: pytest.MonkeyPatch, answer: Outcome, expected: str | None) -> None:
+    api, _unused = make_client(FakeCore())
+    monkeypatch.setattr(FakeAuthApi, "answer", answer)
+    monkeypatch.setattr(FakeAuthApi, "bodies", [])
+    monkeypatch.setattr(_client.k8s_client, "AuthenticationV1Api", FakeAuthApi)
+    assert api.whoami() == expected
+    assert FakeAuthApi.bodies == [{"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}]
+
+
+# --------------------------------------------------------------------------- wait_for_containers
+
+
+class FakeWatch:
+    """Stands in for kubernetes.watch.Watch; ``script`` is a list of event lists, one per stream()."""
+
+    script: list[list[dict[str, Any]]] = []
+    streams: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
+    stopped = 0
+
+    def stream(self, func: Any, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        FakeWatch.streams.append((func, args, kwargs))
+        events = FakeWatch.script.pop(0) if FakeWatch.script else []
+        yield from events
+
+    def stop(self) -> None:
+        FakeWatch.stopped += 1
+
+
+@pytest.fixture
+def fake_watch(monkeypatch: pytest.MonkeyPatch) -> type[FakeWatch]:
+    monkeypatch.setattr(FakeWatch, "script", [])
+    monkeypatch.setattr(FakeWatch, "streams", [])
+    monkeypatch.setattr(FakeWatch, "stopped", 0)
+    monkeypatch.setattr(_client.k8s_watch, "Watch", FakeWatch)
+    return FakeWatch
+
+
+def debug_state(pod: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    pod = copy.deepcopy(pod)
+    pod["status"]["ephemeralContainerStatuses"] = [{"name": "debug", "state": state}]
+    return pod
+
+
+def test_wait_already_satisfied_needs_no_watch(debugged_pod: dict[str, Any], fake_watch: type[FakeWatch]) -> None:
+    core = FakeCore(list_namespaced_pod=[pod_list(debugged_pod)])
+    api, _unused = make_client(core)
+    latest = api.wait_for_containers({NS: ["debugged"]}, "debug", "running", 30)
+    assert latest == {(NS, "debugged"): as_listed(debugged_pod)}
+    assert core.calls == [
+        ("list_namespaced_pod", (NS,), {"_preload_content": False, "field_selector": "metadata.name=debugged"})
+    ]
+    assert fake_watch.streams == []
+
+
+def test_wait_watches_until_satisfied(plain_pod: dict[str, Any], fake_watch: type[FakeWatch]) -> None:
+    waiting = debug_state(plain_pod, {"waiting": {"reason": "ContainerCreating"}})
+    running = debug_state(plain_pod, {"running": {"startedAt": "2026-11-25T09:09:14Z"}})
+    fake_watch.script = [[{"type": "MODIFIED", "raw_object": waiting}, {"type": "MODIFIED", "raw_object": running}]]
+    core = FakeCore(list_namespaced_pod=[pod_list(waiting, resource_version="77")])
+    api, _unused = make_client(core)
+    latest = api.wait_for_containers({NS: ["plain"]}, "debug", "running", 30)
+    assert latest == {(NS, "plain"): running}
+    ((func, args, kwargs),) = fake_watch.streams
+    assert func == core.list_namespaced_pod
+    assert args == (NS,)
+    assert kwargs["resource_version"] == "77"
+    assert kwargs["field_selector"] == "metadata.name=plain"
+    assert 1 <= kwargs["timeout_seconds"] <= 30
+    assert kwargs["_request_timeout"] == kwargs["timeout_seconds"] + 10
+    assert fake_watch.stopped == 1
+
+
+def test_wait_several_pods_lists_without_field_selector(plain_pod: dict[str, Any], fake_watch: type[FakeWatch]) -> None:
+    first = debug_state(plain_pod, {"terminated": {"exitCode": 0, "reason": "Completed"}})
+    second = copy.deepcopy(first)
+    second["metadata"]["name"] = "plain-2"
+    core = FakeCore(list_namespaced_pod=[pod_list(first, second, load_pod("windows"))])
+    api, _unused = make_client(core)
+    latest = api.wait_for_containers({NS: ["plain", "plain-2"]}, "debug", "terminated", 30)
+    assert sorted(latest) == [(NS, "plain"), (NS, "plain-2")]  # the windows pod is not a target
+    assert core.calls == [("list_namespaced_pod", (NS,), {"_preload_content": False})]
+
+
+def test_wait_vanished_and_deleted_pods(plain_pod: dict[str, Any], fake_watch: type[FakeWatch]) -> None:
+    waiting = debug_state(plain_pod, {"waiting": {"reason": "ContainerCreating"}})
+    fake_watch.script = [[{"type": "DELETED", "raw_object": waiting}]]
+    core = FakeCore(list_namespaced_pod=[pod_list(waiting)])
+    api, _unused = make_client(core)
+    latest = api.wait_for_containers({NS: ["plain", "never-listed"]}, "debug", "running", 30)
+    assert latest == {(NS, "plain"): {}, (NS, "never-listed"): {}}
+
+
+def test_wait_times_out_with_the_last_state(plain_pod: dict[str, Any], fake_watch: type[FakeWatch]) -> None:
+    waiting = debug_state(plain_pod, {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}})
+    ticks = iter(range(1000))
+    core = FakeCore(list_namespaced_pod=[pod_list(waiting)])
+    api, _unused = make_client(core)
+    latest = api.wait_for_containers({NS: ["plain"]}, "debug", "running", 5, clock=lambda: float(next(ticks)))
+    assert latest == {(NS, "plain"): as_listed(waiting)}
+    assert len(fake_watch.streams) >= 1
+
+
+def test_wait_error_event_lists_again(plain_pod: dict[str, Any], fake_watch: type[FakeWatch]) -> None:
+    waiting = debug_state(plain_pod, {"waiting": {"reason": "ContainerCreating"}})
+    running = debug_state(plain_pod, {"running": {}})
+    fake_watch.script = [[{"type": "ERROR", "raw_object": {"kind": "Status", "code": 410}}]]
+    core = FakeCore(
+        list_namespaced_pod=[pod_list(waiting, resource_version="1"), pod_list(running, resource_version="2")]
+    )
+    api, _unused = make_client(core)
+    assert api.wait_for_containers({NS: ["plain"]}, "debug", "running", 30) == {(NS, "plain"): as_listed(running)}
+    assert len(core.calls) == 2
+
+
+def test_wait_list_error_is_raised_in_the_caller(fake_watch: type[FakeWatch]) -> None:
+    api, _unused = make_client(FakeCore(list_namespaced_pod=[recorded_error("rbac-list")]))
+    with pytest.raises(
+        KubedebugError, match=rf"^permission denied listing pods in namespace '{NS}': grant 'list' on 'pods'"
+    ):
+        api.wait_for_containers({NS: ["plain"]}, "debug", "running", 30)
+
+
+def test_wait_nothing_to_wait_for() -> None:
+    api, _unused = make_client(FakeCore())
+    assert api.wait_for_containers({NS: []}, "debug", "running", 30) == {}
+
+
+# --------------------------------------------------------------------------- the installed client, over the wire
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _RecordingServer
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        url = urlsplit(self.path)
+        self.server.requests.append(
+            {
+                "method": self.command,
+                "path": url.path,
+                "query": parse_qs(url.query),
+                "content_type": self.headers.get("Content-Type"),
+                "body": json.loads(raw) if raw else None,
+            }
+        )
+        status, payload, headers = self.server.responses.pop(0)
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_PATCH = do_POST = _handle
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _RecordingServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.requests: list[dict[str, Any]] = []
+        self.responses: list[tuple[int, Any, dict[str, str]]] = []
+
+
+@pytest.fixture
+def apiserver(monkeypatch: pytest.MonkeyPatch) -> Iterator[_RecordingServer]:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    server = _RecordingServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def real_client(
+    server: _RecordingServer | None, *, retries: int = 4, host: str | None = None
+) -> tuple[EphemeralClient, list[float]]:
+    configuration = k8s_client.Configuration()
+    configuration.host = host or f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[union-attr]
+    sleeps: list[float] = []
+    return EphemeralClient(k8s_client.ApiClient(configuration), retries=retries, sleep=sleeps.append), sleeps
+
+
+class TestWire:
+    def test_add_ephemeral_request(self, apiserver: _RecordingServer, plain_pod: dict[str, Any]) -> None:
+        answer = with_debug_container(plain_pod)
+        apiserver.responses = [(200, answer, {})]
+        api, _unused = real_client(apiserver)
+        assert api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False) == answer
+        assert apiserver.requests == [
+            {
+                "method": "PATCH",
+                "path": f"/api/v1/namespaces/{NS}/pods/plain/ephemeralcontainers",
+                "query": {"fieldValidation": ["Strict"]},
+                "content_type": SMP,
+                "body": BODY,
+            }
+        ]
+
+    def test_add_ephemeral_dry_run_request(self, apiserver: _RecordingServer, plain_pod: dict[str, Any]) -> None:
+        apiserver.responses = [(200, with_debug_container(plain_pod), {})]
+        api, _unused = real_client(apiserver)
+        api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=True)
+        assert apiserver.requests[0]["query"] == {"fieldValidation": ["Strict"], "dryRun": ["All"]}
+        assert apiserver.requests[0]["content_type"] == SMP
+
+    def test_refusal_body_is_read_from_the_real_exception(self, apiserver: _RecordingServer) -> None:
+        recorded = load_status("podsecurity-baseline")
+        apiserver.responses = [(403, recorded["body"], {})]
+        api, sleeps = real_client(apiserver)
+        with pytest.raises(KubedebugError) as excinfo:
+            api.add_ephemeral(NS, "web", BODY, name="debug", dry_run=False)
+        assert excinfo.value.msg.startswith(
+            f"pod {NS}/web: PodSecurity admission refused ephemeral container 'debug': {recorded['body']['message']}. "
+        )
+        assert sleeps == []
+
+    def test_retry_after_header_and_reread(self, apiserver: _RecordingServer, plain_pod: dict[str, Any]) -> None:
+        answer = with_debug_container(plain_pod)
+        busy = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "too many requests", "code": 429}
+        apiserver.responses = [(429, busy, {"Retry-After": "2"}), (200, plain_pod, {}), (200, answer, {})]
+        api, sleeps = real_client(apiserver)
+        assert api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False) == answer
+        assert [(r["method"], r["path"]) for r in apiserver.requests] == [
+            ("PATCH", f"/api/v1/namespaces/{NS}/pods/plain/ephemeralcontainers"),
+            ("GET", f"/api/v1/namespaces/{NS}/pods/plain"),
+            ("PATCH", f"/api/v1/namespaces/{NS}/pods/plain/ephemeralcontainers"),
+        ]
+        assert sleeps == [2.0]
+
+    def test_list_requests(self, apiserver: _RecordingServer, plain_pod: dict[str, Any]) -> None:
+        apiserver.responses = [(200, pod_list(plain_pod), {}), (200, pod_list(), {}), (200, pod_list(plain_pod), {})]
+        api, _unused = real_client(apiserver)
+        assert api.list_pods(["a", "b"], label_selector="app=web,tier!=db", field_selector="status.phase=Running") == [
+            plain_pod
+        ]
+        assert api.list_pods(None) == [plain_pod]
+        assert [(r["method"], r["path"], r["query"]) for r in apiserver.requests] == [
+            (
+                "GET",
+                "/api/v1/namespaces/a/pods",
+                {"labelSelector": ["app=web,tier!=db"], "fieldSelector": ["status.phase=Running"]},
+            ),
+            (
+                "GET",
+                "/api/v1/namespaces/b/pods",
+                {"labelSelector": ["app=web,tier!=db"], "fieldSelector": ["status.phase=Running"]},
+            ),
+            ("GET", "/api/v1/pods", {}),
+        ]
+
+    def test_annotate_request(self, apiserver: _RecordingServer, plain_pod: dict[str, Any]) -> None:
+        apiserver.responses = [(200, plain_pod, {})]
+        api, _unused = real_client(apiserver)
+        api.annotate(NS, "plain", {"debug.kubedebug.io/debug": "{}"}, dry_run=True)
+        assert apiserver.requests == [
+            {
+                "method": "PATCH",
+                "path": f"/api/v1/namespaces/{NS}/pods/plain",
+                "query": {"dryRun": ["All"]},
+                "content_type": SMP,
+                "body": {"metadata": {"annotations": {"debug.kubedebug.io/debug": "{}"}}},
+            }
+        ]
+
+    def test_unreachable_server(self, apiserver: _RecordingServer) -> None:
+        port = apiserver.server_address[1]
+        apiserver.shutdown()
+        apiserver.server_close()  # nothing listens on the port any more
+        api, sleeps = real_client(None, retries=1, host=f"http://127.0.0.1:{port}")
+        with pytest.raises(KubedebugError) as excinfo:
+            api.list_pods([NS])
+        assert excinfo.value.msg.startswith("the API server could not be reached after 2 attempts: ")
+        assert sleeps == [0.5]
