@@ -497,35 +497,17 @@ def patch_body(existing_names: list[str], spec: Mapping[str, Any]) -> dict[str, 
 
 
 def container_state(status: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Flatten a ContainerStatus into the module's ``state`` return value."""
-    if not status:
-        return {
-            "status": "pending",
-            "reason": None,
-            "message": None,
-            "exit_code": None,
-            "started_at": None,
-            "finished_at": None,
-        }
-    state = status.get("state") or {}
-    for kind in ("terminated", "running", "waiting"):
-        if kind in state and state[kind] is not None:
-            detail = state[kind]
-            return {
-                "status": kind,
-                "reason": detail.get("reason"),
-                "message": detail.get("message"),
-                "exit_code": detail.get("exitCode"),
-                "started_at": detail.get("startedAt"),
-                "finished_at": detail.get("finishedAt"),
-            }
+    """Flatten a ContainerStatus into the module's ``state`` return value (``pending``: no status yet)."""
+    state = (status or {}).get("state") or {}
+    kind = next((k for k in ("terminated", "running", "waiting") if state.get(k) is not None), "pending")
+    detail = state.get(kind) or {}
     return {
-        "status": "pending",
-        "reason": None,
-        "message": None,
-        "exit_code": None,
-        "started_at": None,
-        "finished_at": None,
+        "status": kind,
+        "reason": detail.get("reason"),
+        "message": detail.get("message"),
+        "exit_code": detail.get("exitCode"),
+        "started_at": detail.get("startedAt"),
+        "finished_at": detail.get("finishedAt"),
     }
 
 

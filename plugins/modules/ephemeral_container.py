@@ -346,16 +346,13 @@ summary:
 
 import datetime as _dt
 import json
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
     AUTH_ARG_SPEC,
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
     auth_from_module,
     create_api_client,
 )
@@ -364,6 +361,7 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import
     EphemeralClient,
 )
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import run_module
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import (
     ADD,
     CONFLICT,
@@ -644,15 +642,7 @@ def main() -> None:
         ],
         required_one_of=[("pod", "label_selector", "field_selector")],
     )
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
-    try:
-        run(module)
-    except KubedebugError as exc:
-        module.fail_json(msg=exc.msg)
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        # Never a bare traceback for the user: say what failed, keep the detail for -vvv.
-        module.fail_json(msg=f"unexpected error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
+    run_module(module, run)
 
 
 if __name__ == "__main__":

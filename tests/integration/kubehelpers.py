@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import pytest
 import yaml
 from kubernetes import client
@@ -59,6 +61,21 @@ def make_pod(name: str, containers: list[dict[str, Any]], **extra: Any) -> dict[
 
 
 APP = {"name": "app", "image": "registry.k8s.io/pause:3.10"}
+# Clients >= 36 choose the patch type from _content_type; older ones pick
+# strategic merge for a dict body on their own and reject the keyword.
+SMP_KWARGS = (
+    {"_content_type": "application/strategic-merge-patch+json"}
+    if int(kubernetes.__version__.split(".")[0]) >= 36
+    else {}
+)
+
+
+def patch_ephemeral(
+    cluster: Cluster, namespace: str, pod: str, containers: list[dict[str, Any]], **kwargs: Any
+) -> client.V1Pod:
+    """Add ephemeral containers the way kubectl and client libraries do: a strategic-merge patch."""
+    body = {"spec": {"ephemeralContainers": containers}}
+    return cluster.core.patch_namespaced_pod_ephemeralcontainers(pod, namespace, body, **SMP_KWARGS, **kwargs)
 
 
 def running_pod(
@@ -120,3 +137,109 @@ def run_task(
     result["_stdout"] = proc.stdout
     out.unlink()
     return result
+
+
+def real_run(command: list[str], seconds: float = 10) -> tuple[str, int | None]:
+    """Run ``command`` on this host and return what it printed (stdout and stderr, interleaved) and its exit code.
+
+    A command still running after ``seconds`` is stopped: its output so far is what
+    a container running it would have logged by then, and the exit code is None.
+    """
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out = proc.communicate(timeout=seconds)[0]
+        return out, proc.returncode
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out = proc.communicate()[0]
+        return out, None
+
+
+def cri_log(text: str) -> str:
+    """Render output the way a CRI runtime writes a container log file (what kwok serves)."""
+    stamp = "2026-01-01T00:00:00.000000000Z"
+    return "".join(f"{stamp} stdout F {line}\n" for line in text.splitlines())
+
+
+def serve_logs(cluster: Cluster, namespace: str, pod: str, container: str, log_file: Path) -> None:
+    """Point kwok's log endpoint for one container at ``log_file`` (a per-pod Logs object)."""
+    api = client.CustomObjectsApi(cluster.api_client)
+    entry = {"containers": [container], "logsFile": str(log_file)}
+    try:
+        current = api.get_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", namespace, "logs", pod)
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
+        body = {
+            "apiVersion": "kwok.x-k8s.io/v1alpha1",
+            "kind": "Logs",
+            "metadata": {"name": pod, "namespace": namespace},
+            "spec": {"logs": [entry]},
+        }
+        api.create_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", namespace, "logs", body)
+        return
+    logs = [e for e in current["spec"]["logs"] if container not in e.get("containers", [])] + [entry]
+    api.patch_namespaced_custom_object(
+        "kwok.x-k8s.io",
+        "v1alpha1",
+        namespace,
+        "logs",
+        pod,
+        {"spec": {"logs": logs}},
+    )
+
+
+def simulate_debug_container(
+    cluster: Cluster,
+    namespace: str,
+    pod: str,
+    container: str,
+    command: list[str],
+    tmp_path: Path,
+    image: str = "docker.io/library/busybox:1.36",
+    run_seconds: float = 10,
+) -> tuple[str, int | None]:
+    """Add an ephemeral container whose logs and exit code are those of a real run of ``command``.
+
+    KWOK runs no process: the command is run here, on the test host, and its real
+    output and exit code stand in for the container's (logs through a Logs object,
+    the exit code through the KWOK_EXIT_CODE env the stages act on).
+    """
+    output, code = real_run(command, run_seconds)
+    log_file = tmp_path / f"{namespace}-{pod}-{container}.log"
+    log_file.write_text(cri_log(output))
+    serve_logs(cluster, namespace, pod, container, log_file)
+    spec: dict[str, Any] = {"name": container, "image": image, "command": command}
+    if code is not None:
+        spec["env"] = [{"name": "KWOK_EXIT_CODE", "value": str(code)}]
+    patch_ephemeral(cluster, namespace, pod, [spec])
+    return output, code
+
+
+def run_lookup(
+    tmp_path: Path, terms: list[str], options: dict[str, Any], env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Evaluate the ephemeral_results lookup in a play; returns the task result (records in ansible_facts.records)."""
+    return run_task(
+        tmp_path,
+        "ansible.builtin.set_fact",
+        {"records": "{{ query('kubedebug.ephemeral.ephemeral_results', *lookup_terms, **lookup_options) }}"},
+        env=env,
+        play_extra={"vars": {"lookup_terms": terms, "lookup_options": options}},
+    )
+
+
+def service_account_auth(cluster: Cluster, namespace: str, name: str, tmp_path: Path) -> dict[str, Any]:
+    """A real ServiceAccount token, the cluster's CA and its URL: what an AWX credential injects."""
+    core = cluster.core
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
+    token = core.create_namespaced_service_account_token(
+        name, namespace, {"spec": {"expirationSeconds": 3600}}
+    ).status.token
+    kubeconfig = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    server = kubeconfig["clusters"][0]["cluster"]
+    ca = server.get("certificate-authority")
+    if not ca:
+        ca = str(tmp_path / "ca.crt")
+        Path(ca).write_bytes(base64.b64decode(server["certificate-authority-data"]))
+    return {"host": server["server"], "api_key": token, "ca_cert": ca}

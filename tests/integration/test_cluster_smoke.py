@@ -9,33 +9,19 @@ file holds the captured output of a real command run on this host), and exec
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import kubernetes
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 
-from kubehelpers import Cluster, make_pod, running_pod, wait_for
+from kubehelpers import SMP_KWARGS, Cluster, cri_log, make_pod, patch_ephemeral, running_pod, serve_logs, wait_for
 
-SMP = "application/strategic-merge-patch+json"
 DEBUG_IMAGE = "docker.io/library/busybox:1.36"
-
-
-def patch_ephemeral(
-    core: client.CoreV1Api, namespace: str, pod: str, containers: list[dict[str, Any]], **kwargs: Any
-) -> client.V1Pod:
-    body = {"spec": {"ephemeralContainers": containers}}
-    # Clients >= 36 choose the patch type from _content_type; older ones pick
-    # strategic merge for a dict body on their own and reject the keyword.
-    if int(kubernetes.__version__.split(".")[0]) >= 36:
-        kwargs["_content_type"] = SMP
-    return core.patch_namespaced_pod_ephemeralcontainers(pod, namespace, body, **kwargs)
 
 
 def ephemeral_status(core: client.CoreV1Api, namespace: str, pod: str, name: str) -> client.V1ContainerStatus | None:
@@ -87,12 +73,6 @@ def api_error(excinfo: pytest.ExceptionInfo[ApiException]) -> tuple[int, str]:
     return excinfo.value.status, json.loads(excinfo.value.body)["message"]
 
 
-def cri_log(lines: list[str]) -> str:
-    """Render lines the way a CRI runtime writes a container log (what kwok serves)."""
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return "".join(f"{now} stdout F {line}\n" for line in lines)
-
-
 def test_control_plane_is_real(cluster: Cluster) -> None:
     version = client.VersionApi(cluster.api_client).get_code()
     assert version.git_version == "v1.36.3"
@@ -129,7 +109,7 @@ def test_kubectl_debug_and_python_client_add_containers(cluster: Cluster, namesp
 
     # 2. The Python client's strategic-merge patch of the subresource.
     pod = patch_ephemeral(
-        cluster.core, namespace, "web", [{"name": "dbg-python", "image": DEBUG_IMAGE, "command": ["sleep", "3600"]}]
+        cluster, namespace, "web", [{"name": "dbg-python", "image": DEBUG_IMAGE, "command": ["sleep", "3600"]}]
     )
     # A plain strategic merge puts the new entry *before* the existing ones...
     assert [c.name for c in pod.spec.ephemeral_containers] == ["dbg-python", "dbg-kubectl"]
@@ -145,8 +125,7 @@ def test_kubectl_debug_and_python_client_add_containers(cluster: Cluster, namesp
             "ephemeralContainers": [{"name": "dbg-3", "image": DEBUG_IMAGE}],
         }
     }
-    kwargs = {"_content_type": SMP} if int(kubernetes.__version__.split(".")[0]) >= 36 else {}
-    pod = cluster.core.patch_namespaced_pod_ephemeralcontainers("web", namespace, body, **kwargs)
+    pod = cluster.core.patch_namespaced_pod_ephemeralcontainers("web", namespace, body, **SMP_KWARGS)
     assert [c.name for c in pod.spec.ephemeral_containers] == ["dbg-python", "dbg-kubectl", "dbg-3"]
 
     kubectl_status = wait_state(cluster, namespace, "web", "dbg-kubectl", "running")
@@ -166,16 +145,8 @@ def test_kubectl_debug_and_python_client_add_containers(cluster: Cluster, namesp
     # captured output of a real command run here, standing in for the container's stdout.
     real = subprocess.run(["uname", "-sm"], capture_output=True, text=True, check=True).stdout.splitlines()
     log_file = tmp_path / "dbg-python.log"
-    log_file.write_text(cri_log(real))
-    logs_obj = {
-        "apiVersion": "kwok.x-k8s.io/v1alpha1",
-        "kind": "Logs",
-        "metadata": {"name": "web", "namespace": namespace},
-        "spec": {"logs": [{"containers": ["dbg-python"], "logsFile": str(log_file)}]},
-    }
-    client.CustomObjectsApi(cluster.api_client).create_namespaced_custom_object(
-        "kwok.x-k8s.io", "v1alpha1", namespace, "logs", logs_obj
-    )
+    log_file.write_text(cri_log("\n".join(real)))
+    serve_logs(cluster, namespace, "web", "dbg-python", log_file)
     text = wait_for(
         "logs of dbg-python",
         lambda: (
@@ -208,12 +179,12 @@ def test_kubectl_debug_and_python_client_add_containers(cluster: Cluster, namesp
 
 def test_exit_codes_and_statuses_stay_independent(cluster: Cluster, namespace: str) -> None:
     running_pod(cluster, namespace, "worker")
-    patch_ephemeral(cluster.core, namespace, "worker", [{"name": "keeps-running", "image": DEBUG_IMAGE}])
+    patch_ephemeral(cluster, namespace, "worker", [{"name": "keeps-running", "image": DEBUG_IMAGE}])
     first = wait_state(cluster, namespace, "worker", "keeps-running", "running")
 
     since = cluster.core.read_namespaced_pod("worker", namespace).metadata.resource_version
     patch_ephemeral(
-        cluster.core,
+        cluster,
         namespace,
         "worker",
         [{"name": "exits-3", "image": DEBUG_IMAGE, "env": [{"name": "KWOK_EXIT_CODE", "value": "3"}]}],
@@ -228,7 +199,7 @@ def test_exit_codes_and_statuses_stay_independent(cluster: Cluster, namespace: s
     assert failed.started_at is not None and failed.finished_at >= failed.started_at
 
     patch_ephemeral(
-        cluster.core,
+        cluster,
         namespace,
         "worker",
         [{"name": "exits-0", "image": DEBUG_IMAGE, "env": [{"name": "KWOK_EXIT_CODE", "value": "0"}]}],
@@ -251,7 +222,7 @@ def test_unpullable_image_stays_waiting(cluster: Cluster, namespace: str) -> Non
     running_pod(cluster, namespace, "web")
     image = "registry.invalid/debug/none:1"
     since = cluster.core.read_namespaced_pod("web", namespace).metadata.resource_version
-    patch_ephemeral(cluster.core, namespace, "web", [{"name": "bad-image", "image": image}])
+    patch_ephemeral(cluster, namespace, "web", [{"name": "bad-image", "image": image}])
     assert state_sequence(cluster, namespace, "web", "bad-image", since, "waiting:ImagePullBackOff") == [
         "waiting:ContainerCreating",
         "waiting:ErrImagePull",
@@ -276,10 +247,10 @@ def test_api_server_refusals(cluster: Cluster, namespace: str) -> None:
     """The exact messages the module translates (see docs and the module's error handling)."""
     core = cluster.core
     running_pod(cluster, namespace, "web")
-    patch_ephemeral(core, namespace, "web", [{"name": "dbg", "image": DEBUG_IMAGE}])
+    patch_ephemeral(cluster, namespace, "web", [{"name": "dbg", "image": DEBUG_IMAGE}])
 
     # Same spec again: a strategic merge that changes nothing is accepted, nothing added.
-    again = patch_ephemeral(core, namespace, "web", [{"name": "dbg", "image": DEBUG_IMAGE}])
+    again = patch_ephemeral(cluster, namespace, "web", [{"name": "dbg", "image": DEBUG_IMAGE}])
     assert [c.name for c in again.spec.ephemeral_containers] == ["dbg"]
 
     cases: list[tuple[str, dict[str, Any], int, str]] = [
@@ -316,7 +287,7 @@ def test_api_server_refusals(cluster: Cluster, namespace: str) -> None:
     ]
     for label, container, status, message in cases:
         with pytest.raises(ApiException) as excinfo:
-            patch_ephemeral(core, namespace, "web", [container])
+            patch_ephemeral(cluster, namespace, "web", [container])
         got_status, got_message = api_error(excinfo)
         assert got_status == status, label
         assert got_message.startswith(message), f"{label}: {got_message}"
@@ -346,7 +317,7 @@ def test_static_mirror_pod_refused(cluster: Cluster, namespace: str) -> None:
     )
     core.create_namespaced_pod(namespace, mirror)
     with pytest.raises(ApiException) as excinfo:
-        patch_ephemeral(core, namespace, "static-web", [{"name": "dbg", "image": DEBUG_IMAGE}])
+        patch_ephemeral(cluster, namespace, "static-web", [{"name": "dbg", "image": DEBUG_IMAGE}])
     status, message = api_error(excinfo)
     assert status == 422, message
     assert message == 'Pod "static-web" is invalid: []: Forbidden: static pods do not support ephemeral containers'
@@ -370,7 +341,7 @@ def test_pod_security_restricted_refuses_privileged(cluster: Cluster, namespace:
 
     with pytest.raises(ApiException) as excinfo:
         patch_ephemeral(
-            core, namespace, "web", [{"name": "root", "image": DEBUG_IMAGE, "securityContext": {"privileged": True}}]
+            cluster, namespace, "web", [{"name": "root", "image": DEBUG_IMAGE, "securityContext": {"privileged": True}}]
         )
     status, message = api_error(excinfo)
     assert status == 403
@@ -381,7 +352,7 @@ def test_pod_security_restricted_refuses_privileged(cluster: Cluster, namespace:
 
     # kubectl debug's restricted profile passes the same namespace.
     ok = patch_ephemeral(
-        core, namespace, "web", [{"name": "ok", "image": DEBUG_IMAGE, "securityContext": restricted_ctx}]
+        cluster, namespace, "web", [{"name": "ok", "image": DEBUG_IMAGE, "securityContext": restricted_ctx}]
     )
     assert [c.name for c in ok.spec.ephemeral_containers] == ["ok"]
 
@@ -390,7 +361,7 @@ def test_server_side_dry_run_persists_nothing(cluster: Cluster, namespace: str) 
     core = cluster.core
     running_pod(cluster, namespace, "web")
     before = core.read_namespaced_pod("web", namespace)
-    answer = patch_ephemeral(core, namespace, "web", [{"name": "dry", "image": DEBUG_IMAGE}], dry_run="All")
+    answer = patch_ephemeral(cluster, namespace, "web", [{"name": "dry", "image": DEBUG_IMAGE}], dry_run="All")
     # The answer is the pod as it would be, server defaults filled in...
     dry = next(c for c in answer.spec.ephemeral_containers if c.name == "dry")
     assert dry.termination_message_policy == "File"
@@ -402,7 +373,7 @@ def test_server_side_dry_run_persists_nothing(cluster: Cluster, namespace: str) 
     # Dry run still runs validation: a forbidden field is refused with the same message.
     with pytest.raises(ApiException) as excinfo:
         patch_ephemeral(
-            core,
+            cluster,
             namespace,
             "web",
             [{"name": "p", "image": DEBUG_IMAGE, "ports": [{"containerPort": 1}]}],

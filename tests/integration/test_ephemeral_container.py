@@ -7,7 +7,6 @@ confirm. Simulated by KWOK: container states (tests/kwok/stages).
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from kubehelpers import Cluster, run_task, running_pod, wait_for
+from kubehelpers import Cluster, run_task, running_pod, service_account_auth, wait_for
 
 MODULE = "kubedebug.ephemeral.ephemeral_container"
 IMAGE = "docker.io/library/busybox:1.36"
@@ -418,22 +417,6 @@ def test_auth_from_environment(cluster: Cluster, namespace: str, tmp_path: Path)
     assert only_pod(result)["action"] == "added", result
 
 
-def _service_account_auth(cluster: Cluster, namespace: str, name: str, tmp_path: Path) -> dict[str, Any]:
-    """A real ServiceAccount token, the cluster's CA and its URL: what an AWX credential injects."""
-    core = cluster.core
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
-    token = core.create_namespaced_service_account_token(
-        name, namespace, {"spec": {"expirationSeconds": 3600}}
-    ).status.token
-    kubeconfig = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    server = kubeconfig["clusters"][0]["cluster"]
-    ca = server.get("certificate-authority")
-    if not ca:
-        ca = str(tmp_path / "ca.crt")
-        Path(ca).write_bytes(base64.b64decode(server["certificate-authority-data"]))
-    return {"host": server["server"], "api_key": token, "ca_cert": ca}
-
-
 def _minimal_cluster_role() -> dict[str, Any]:
     """The ClusterRole exactly as docs/docsite/rst/rbac.rst documents it."""
     text = (Path(__file__).resolve().parents[2] / "docs/docsite/rst/rbac.rst").read_text()
@@ -466,7 +449,7 @@ def test_rbac_missing_and_minimal_permissions(cluster: Cluster, namespace: str, 
             "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
         },
     )
-    reader = _service_account_auth(cluster, namespace, "reader", tmp_path)
+    reader = service_account_auth(cluster, namespace, "reader", tmp_path)
     args = {**reader, "namespace": namespace, "pod": "web", "container": "debug", "image": IMAGE}
     for check in (True, False):
         denied = run_task(tmp_path, MODULE, args, check=check)
@@ -493,7 +476,7 @@ def test_rbac_missing_and_minimal_permissions(cluster: Cluster, namespace: str, 
                 "subjects": [{"kind": "ServiceAccount", "name": "debugger", "namespace": namespace}],
             },
         )
-        debugger = _service_account_auth(cluster, namespace, "debugger", tmp_path)
+        debugger = service_account_auth(cluster, namespace, "debugger", tmp_path)
         args = {**debugger, "namespace": namespace, "pod": "web", "container": "debug", "image": IMAGE}
         assert only_pod(run_task(tmp_path, MODULE, args, check=True))["action"] == "would_add"
         added = run_task(tmp_path, MODULE, args)

@@ -1,0 +1,187 @@
+# Copyright (c) kubedebug.ephemeral contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: ephemeral_results
+short_description: Collect what ephemeral containers did - state, exit code, timings, logs, parsed output
+version_added: 0.1.0
+description:
+  - Returns one record per pod and ephemeral container, for the pods named in the terms or matched by
+    O(label_selector), ordered by namespace, pod and container.
+  - Waits for the containers to finish (O(wait_for)), reads their logs and parses them (O(parse)), for many pods at
+    once with one LIST for the selection and one log request per container.
+  - Runs on the controller, at template time. The P(kubedebug.ephemeral.ephemeral_container_info#module) module
+    returns the same records as a task (honouring C(delegate_to) and check mode).
+  - A missing pod, a container the pod lacks, or logs that may not be read give a record with C(error) when other
+    records could be collected, and an error when none could.
+author:
+  - kubedebug.ephemeral contributors (@kubedebug)
+extends_documentation_fragment:
+  - kubedebug.ephemeral.auth
+  - kubedebug.ephemeral.auth.plugins
+  - kubedebug.ephemeral.results
+options:
+  _terms:
+    description:
+      - Pod references, V(namespace/pod), or a bare pod name in O(namespace).
+      - Without terms, every pod in O(namespace) (or in all namespaces) is looked at, narrowed by O(label_selector).
+    type: list
+    elements: str
+    required: false
+  wait_for:
+    description:
+      - Wait until every selected container V(terminated), or V(running) (or finished), or V(none).
+    type: str
+    choices: [none, running, terminated]
+    default: terminated
+  logs:
+    description:
+      - Read each container's logs (needs C(get) on C(pods/log)).
+    type: bool
+    default: true
+notes:
+  - Collecting through logs needs only C(get) on C(pods/log) besides C(list) and C(watch) on C(pods).
+requirements:
+  - kubernetes (the Python client) >= 24.2.0
+seealso:
+  - module: kubedebug.ephemeral.ephemeral_container_info
+  - module: kubedebug.ephemeral.ephemeral_container
+"""
+
+EXAMPLES = r"""
+- name: Add a one-shot DNS check to a pod
+  kubedebug.ephemeral.ephemeral_container:
+    namespace: shop
+    pod: web-0
+    container: kd-dns-run1
+    image: docker.io/library/busybox:1.36
+    command: [sh, -c, 'nslookup kubernetes.default.svc >/dev/null && echo "{\"ok\": true}" || echo "{\"ok\": false}"']
+    wait: none
+
+- name: Wait for it to finish and read its JSON output
+  ansible.builtin.set_fact:
+    dns: "{{ query('kubedebug.ephemeral.ephemeral_results', 'shop/web-0', container='kd-dns-run1', parse='json_lines') }}"
+
+- name: Fail when the check failed
+  ansible.builtin.assert:
+    that: dns[0].exit_code == 0 and dns[0].output[0].ok
+
+- name: The same container in every pod of an app, across the cluster, last 100 lines each
+  ansible.builtin.debug:
+    msg: >-
+      {{ query('kubedebug.ephemeral.ephemeral_results', label_selector='app.kubernetes.io/name=web',
+               all_namespaces=true, container='kd-dns-run1', tail_lines=100, wait_timeout=300) }}
+"""
+
+RETURN = r"""
+_list:
+  description: One record per pod and ephemeral container.
+  type: list
+  elements: dict
+  contains:
+    namespace:
+      description: The pod's namespace.
+      type: str
+    pod:
+      description: The pod's name.
+      type: str
+    container:
+      description: The ephemeral container's name (null for a pod that was not found).
+      type: str
+    image:
+      description: Its image.
+      type: str
+    target_container:
+      description: The container whose process namespace it shares, if any.
+      type: str
+    state:
+      description: V(pending) (no status yet), V(waiting), V(running) or V(terminated).
+      type: str
+    reason:
+      description: For example V(ContainerCreating), V(ImagePullBackOff), V(Completed), V(Error).
+      type: str
+    message:
+      description: The kubelet's message, if any.
+      type: str
+    exit_code:
+      description: The exit code of a terminated container.
+      type: int
+    started_at:
+      description: When it started (RFC 3339).
+      type: str
+    finished_at:
+      description: When it finished (RFC 3339).
+      type: str
+    duration_seconds:
+      description: How long a terminated container ran; null otherwise.
+      type: float
+    logs:
+      description: The log text; null when the container never started or O(logs=false).
+      type: str
+    output:
+      description: The logs parsed as O(parse) says.
+      type: raw
+    truncated:
+      description: Whether O(limit_bytes) cut the logs.
+      type: bool
+    parse_error:
+      description: Why the logs could not be parsed, if they could not.
+      type: str
+    error:
+      description: Why nothing could be collected for this pod or container (missing pod or container, permission).
+      type: str
+"""
+
+from typing import Any
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+from ansible.utils.display import Display
+
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    auth_from_plugin,
+    create_api_client,
+)
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results import (
+    collect,
+    collection_failure,
+    options_from,
+    selection_from,
+)
+
+display = Display()
+
+
+class LookupModule(LookupBase):
+    def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[dict[str, Any]]:
+        self.set_options(var_options=variables, direct=kwargs)
+        if not HAS_KUBERNETES:
+            display.vvv(KUBERNETES_IMPORT_ERROR or "")
+            raise AnsibleLookupError(
+                "ephemeral_results: the kubernetes Python client is required on the controller (pip install kubernetes)"
+            )
+        try:
+            selection = selection_from(
+                [str(t) for t in terms],
+                self.get_option("namespace"),
+                self.get_option("label_selector"),
+                self.get_option("all_namespaces"),
+            )
+            opts = options_from(self.get_option)
+            client = EphemeralClient(create_api_client(auth_from_plugin(self)))
+            records = collect(client, selection, opts)
+        except KubedebugError as exc:
+            raise AnsibleLookupError(f"ephemeral_results: {exc.msg}") from exc
+        failure = collection_failure(records)
+        if failure:
+            raise AnsibleLookupError(f"ephemeral_results: {failure}")
+        if not records and not selection.refs:
+            display.warning("ephemeral_results: the selection matched no pods with ephemeral containers")
+        return records

@@ -1,0 +1,216 @@
+#!/usr/bin/python
+# Copyright (c) kubedebug.ephemeral contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ephemeral_container_info
+short_description: Report the ephemeral containers of pods, their state and (optionally) their logs
+version_added: 0.1.0
+description:
+  - Returns one record per pod and ephemeral container, with the same keys as the
+    P(kubedebug.ephemeral.ephemeral_results#lookup) lookup, for the same selections.
+  - For audits (which pods carry debug containers, since when, with which image; they can never be removed) and for
+    C(until:) loops. Logs are off by default.
+  - Runs as a task, so it honours C(delegate_to) and works in check mode; the lookup runs on the controller at template
+    time. See the collection's guide on collecting results.
+author:
+  - kubedebug.ephemeral contributors (@kubedebug)
+extends_documentation_fragment:
+  - kubedebug.ephemeral.auth
+  - kubedebug.ephemeral.results
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - It only reads.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second run indicates no change.
+    support: full
+options:
+  pod:
+    description:
+      - Pod references, V(namespace/pod) or a bare name in O(namespace). Mutually exclusive with O(label_selector).
+      - Without O(pod), every pod in O(namespace) (or in all namespaces) is looked at, narrowed by O(label_selector).
+    type: list
+    elements: str
+    aliases: [name]
+  wait_for:
+    description:
+      - Wait until every selected container V(running) (or finished), or V(terminated), before reporting.
+    type: str
+    choices: [none, running, terminated]
+    default: none
+  logs:
+    description:
+      - Also read each container's logs (needs C(get) on C(pods/log)).
+    type: bool
+    default: false
+notes:
+  - Pods that carry no ephemeral container give no record unless O(container) names one.
+  - The task fails only when nothing could be collected; a pod or container that is missing, or logs that may not be
+    read, give a record with C(error) while the others are reported.
+requirements:
+  - kubernetes (the Python client) >= 24.2.0
+seealso:
+  - plugin: kubedebug.ephemeral.ephemeral_results
+    plugin_type: lookup
+  - module: kubedebug.ephemeral.ephemeral_container
+"""
+
+EXAMPLES = r"""
+- name: Which pods in prod carry debug containers, since when, with which image?
+  kubedebug.ephemeral.ephemeral_container_info:
+    namespace: prod
+  register: audit
+
+- name: Report them
+  ansible.builtin.debug:
+    msg: "{{ item.namespace }}/{{ item.pod }}: {{ item.container }} ({{ item.image }}) since {{ item.started_at }}"
+  loop: "{{ audit.results }}"
+
+- name: Wait in a loop until a diagnostic has finished everywhere, then read its JSON output
+  kubedebug.ephemeral.ephemeral_container_info:
+    namespace: shop
+    label_selector: app.kubernetes.io/name=web
+    container: kd-dns-run1
+    logs: true
+    parse: json_lines
+  register: dns
+  until: dns.results | rejectattr('state', 'equalto', 'terminated') | list | length == 0
+  retries: 30
+  delay: 2
+"""
+
+RETURN = r"""
+results:
+  description: One record per pod and ephemeral container, ordered by namespace, pod and container.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    namespace:
+      description: The pod's namespace.
+      type: str
+    pod:
+      description: The pod's name.
+      type: str
+    container:
+      description: The ephemeral container's name (null for a pod that was not found).
+      type: str
+    image:
+      description: Its image.
+      type: str
+    target_container:
+      description: The container whose process namespace it shares, if any.
+      type: str
+    state:
+      description: V(pending) (no status yet), V(waiting), V(running) or V(terminated).
+      type: str
+    reason:
+      description: For example V(ContainerCreating), V(ImagePullBackOff), V(Completed), V(Error).
+      type: str
+    message:
+      description: The kubelet's message, if any.
+      type: str
+    exit_code:
+      description: The exit code of a terminated container.
+      type: int
+    started_at:
+      description: When it started (RFC 3339).
+      type: str
+    finished_at:
+      description: When it finished (RFC 3339).
+      type: str
+    duration_seconds:
+      description: How long a terminated container ran; null otherwise.
+      type: float
+    logs:
+      description: The log text (with O(logs=true)); null when the container never started.
+      type: str
+    output:
+      description: The logs parsed as O(parse) says.
+      type: raw
+    truncated:
+      description: Whether O(limit_bytes) cut the logs.
+      type: bool
+    parse_error:
+      description: Why the logs could not be parsed, if they could not.
+      type: str
+    error:
+      description: Why nothing could be collected for this pod or container (missing pod or container, permission).
+      type: str
+"""
+
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
+    AUTH_ARG_SPEC,
+    auth_from_module,
+    create_api_client,
+)
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import run_module
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results import (
+    DEFAULT_LIMIT_BYTES,
+    PARSE_MODES,
+    WAIT_MODES,
+    collect,
+    collection_failure,
+    options_from,
+    selection_from,
+)
+
+
+def argument_spec() -> dict[str, Any]:
+    spec: dict[str, Any] = dict(AUTH_ARG_SPEC)
+    spec.update(
+        pod=dict(type="list", elements="str", aliases=["name"]),
+        namespace=dict(type="str"),
+        label_selector=dict(type="list", elements="str"),
+        all_namespaces=dict(type="bool", default=False),
+        container=dict(type="list", elements="str"),
+        wait_for=dict(type="str", default="none", choices=list(WAIT_MODES)),
+        wait_timeout=dict(type="int", default=120),
+        logs=dict(type="bool", default=False),
+        tail_lines=dict(type="int"),
+        limit_bytes=dict(type="int", default=DEFAULT_LIMIT_BYTES),
+        parse=dict(type="str", default="raw", choices=list(PARSE_MODES)),
+        parallel=dict(type="int", default=10),
+    )
+    return spec
+
+
+def run(module: AnsibleModule) -> None:
+    p = module.params
+    selection = selection_from(p["pod"] or [], p["namespace"], p["label_selector"], p["all_namespaces"])
+    opts = options_from(p.get)
+    client = EphemeralClient(create_api_client(auth_from_module(module)))
+    records = collect(client, selection, opts)
+    if not records and not selection.refs:
+        module.warn("the selection matched no pods with ephemeral containers")
+    failure = collection_failure(records)
+    if failure:
+        module.fail_json(msg=failure, results=records, changed=False)
+    module.exit_json(changed=False, results=records)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        supports_check_mode=True,
+        mutually_exclusive=[("pod", "label_selector"), ("pod", "all_namespaces"), ("namespace", "all_namespaces")],
+    )
+    run_module(module, run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1173 @@
+# Copyright (c) kubedebug.ephemeral contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Unit tests for plugins/module_utils/_results.py: selections, records, parsing and ``collect``.
+
+Pods are the recorded API objects in tests/unit/fixtures/pods (see the README there); a
+test that needs a variant (another namespace or name, a container that has finished)
+edits a copy and says so. ``collect`` runs against ``FakeClient``, a stand-in for
+``EphemeralClient`` with only the three calls ``_results`` makes (``list_pods``,
+``wait_for_pods``, ``read_logs``), and in a few tests against a real ``EphemeralClient``
+whose ``core`` is ``FakeCore`` (same style as test_client.py: CoreV1Api methods called
+with ``_preload_content=False`` returning an object with ``.data``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+import pytest
+from conftest import load_pod
+from kubernetes import client as k8s_client
+from kubernetes.client.rest import ApiException
+
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import RBAC_DOC, EphemeralClient
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results import (
+    DEFAULT_LIMIT_BYTES,
+    PARSE_MODES,
+    RECORD_KEYS,
+    WAIT_MODES,
+    Options,
+    Selection,
+    _seconds_between,
+    collect,
+    collection_failure,
+    empty_record,
+    parse_output,
+    parse_ref,
+    pod_done,
+    records_for_pod,
+    selection_from,
+    validate_options,
+)
+
+NS = "unit-fixtures"
+BUSYBOX = "docker.io/library/busybox:1.36"
+
+# The record keys as documented (docs/docsite/rst/results.rst and the RETURN blocks), spelled
+# out here rather than taken from the module so that a dropped or renamed key fails a test.
+DOCUMENTED_KEYS = {
+    "namespace",
+    "pod",
+    "container",
+    "image",
+    "target_container",
+    "state",
+    "reason",
+    "message",
+    "exit_code",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+    "logs",
+    "output",
+    "truncated",
+    "parse_error",
+    "error",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def record(namespace: str, pod: str, container: str | None, **fields: Any) -> dict[str, Any]:
+    """The full expected record: every documented key, ``None`` unless given (``truncated``: False)."""
+    expected: dict[str, Any] = dict.fromkeys(DOCUMENTED_KEYS)
+    expected.update(namespace=namespace, pod=pod, container=container, truncated=False)
+    unknown = set(fields) - DOCUMENTED_KEYS
+    assert not unknown, f"not record keys: {unknown}"
+    expected.update(fields)
+    return expected
+
+
+# What records_for_pod makes of the recorded pods (values copied from the JSON files).
+EXITED = record(
+    NS, "states", "exited",
+    image=BUSYBOX, state="terminated", reason="Error", exit_code=3,
+    started_at="2026-11-25T09:09:29Z", finished_at="2026-11-25T09:09:32Z", duration_seconds=3.0,
+)  # fmt: skip
+PULL_FAIL = record(
+    NS, "states", "pull-fail",
+    image="registry.invalid/debug:1", state="waiting", reason="ImagePullBackOff",
+    message='Back-off pulling image "registry.invalid/debug:1"',
+)  # fmt: skip
+FRESH = record(NS, "states", "fresh", image=BUSYBOX, state="running", started_at="2026-11-25T09:09:30Z")
+DEBUG = record(NS, "debugged", "debug", image=BUSYBOX, target_container="app", state="running", started_at="2026-11-25T09:09:14Z")
+
+
+def moved(pod: dict[str, Any], namespace: str, name: str) -> dict[str, Any]:
+    """A copy of a recorded pod under another namespace and name (a variant made for the test)."""
+    copied = copy.deepcopy(pod)
+    copied["metadata"]["namespace"] = namespace
+    copied["metadata"]["name"] = name
+    return copied
+
+
+def terminate(pod: dict[str, Any], container: str, *, exit_code: int = 0, finished_at: str = "2026-11-25T09:10:00Z") -> dict[str, Any]:
+    """A copy of ``pod`` in which ``container`` has terminated (a variant made for the test)."""
+    copied = copy.deepcopy(pod)
+    for status in copied["status"]["ephemeralContainerStatuses"]:
+        if status["name"] == container:
+            started = (status["state"].get("running") or {}).get("startedAt", "2026-11-25T09:09:00Z")
+            status["state"] = {
+                "terminated": {
+                    "exitCode": exit_code,
+                    "reason": "Completed" if exit_code == 0 else "Error",
+                    "startedAt": started,
+                    "finishedAt": finished_at,
+                }
+            }
+            return copied
+    raise AssertionError(f"{container} not in the pod")
+
+
+class FakeClient:
+    """``EphemeralClient`` as ``_results`` uses it; every call is recorded.
+
+    ``pods``: what the cluster holds (a LIST filters them by namespace and by a
+    ``metadata.name=`` field selector). ``waited``: what ``wait_for_pods`` returns, keyed
+    by ``(namespace, name)``. ``logs``: bytes, or an exception to raise, per
+    ``(namespace, pod, container)``; a log that is not there fails the test.
+    """
+
+    def __init__(
+        self,
+        pods: list[dict[str, Any]],
+        *,
+        waited: Mapping[tuple[str, str], dict[str, Any]] | None = None,
+        logs: Mapping[tuple[str, str, str], bytes | BaseException] | None = None,
+        barrier: threading.Barrier | None = None,
+    ) -> None:
+        self.pods = pods
+        self.waited = dict(waited or {})
+        self.logs = dict(logs or {})
+        self.barrier = barrier
+        self.list_calls: list[tuple[list[str] | None, str | None, str | None]] = []
+        self.wait_calls: list[dict[str, Any]] = []
+        self.log_calls: list[tuple[str, str, str, int | None, int | None]] = []
+        self.lock = threading.Lock()
+
+    def list_pods(self, namespaces: list[str] | None, *, label_selector: str | None = None, field_selector: str | None = None) -> list[dict[str, Any]]:
+        self.list_calls.append((None if namespaces is None else list(namespaces), label_selector, field_selector))
+        found = []
+        for pod in self.pods:
+            meta = pod["metadata"]
+            if namespaces is not None and meta["namespace"] not in namespaces:
+                continue
+            if field_selector is not None:
+                assert field_selector.startswith("metadata.name="), field_selector
+                if meta["name"] != field_selector.split("=", 1)[1]:
+                    continue
+            found.append(copy.deepcopy(pod))
+        return found
+
+    def wait_for_pods(
+        self, targets: Mapping[str, list[str]], done: Callable[[Mapping[str, Any]], bool], timeout: float
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        self.wait_calls.append(
+            {
+                "targets": {ns: list(names) for ns, names in targets.items()},
+                "timeout": timeout,
+                # what the done callback says of each pod the wait hands back
+                "done": {key: done(pod) for key, pod in self.waited.items()},
+            }
+        )
+        return copy.deepcopy(self.waited)
+
+    def read_logs(self, namespace: str, pod: str, container: str, *, tail_lines: int | None = None, limit_bytes: int | None = None) -> bytes:
+        with self.lock:
+            self.log_calls.append((namespace, pod, container, tail_lines, limit_bytes))
+        if self.barrier is not None:
+            self.barrier.wait()
+        answer = self.logs.get((namespace, pod, container))
+        assert answer is not None, f"unexpected log read {namespace}/{pod}/{container}"
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+def run_collect(client: FakeClient, selection: Selection, **options: Any) -> list[dict[str, Any]]:
+    return collect(client, selection, Options(**options))  # type: ignore[arg-type]
+
+
+def refs(*terms: str) -> Selection:
+    return Selection(refs=tuple(parse_ref(t, None) for t in terms))
+
+
+# --------------------------------------------------------------------------- constants
+
+
+def test_record_keys_are_the_documented_ones() -> None:
+    assert len(RECORD_KEYS) == len(set(RECORD_KEYS)) == 17
+    assert set(RECORD_KEYS) == DOCUMENTED_KEYS
+
+
+def test_modes_and_defaults() -> None:
+    assert PARSE_MODES == ("raw", "lines", "json", "json_lines")
+    assert WAIT_MODES == ("none", "running", "terminated")
+    assert DEFAULT_LIMIT_BYTES == 1048576
+    assert Options() == Options(
+        containers=(),
+        wait_for="terminated",
+        wait_timeout=120,
+        logs=False,
+        tail_lines=None,
+        limit_bytes=1048576,
+        parse="raw",
+        parallel=10,
+    )
+    assert Selection() == Selection(refs=(), namespaces=(), label_selector=None, field_selector=None)
+
+
+def test_empty_record() -> None:
+    assert empty_record("ns", "web", "debug") == record("ns", "web", "debug")
+    assert empty_record("ns", "web", None, "boom") == record("ns", "web", None, error="boom")
+
+
+# --------------------------------------------------------------------------- parse_ref
+
+
+@pytest.mark.parametrize(
+    ("term", "default_namespace", "expected"),
+    [
+        ("ns/pod", None, ("ns", "pod")),
+        ("ns/pod", "other", ("ns", "pod")),  # an explicit namespace wins over the default
+        ("web-0", "shop", ("shop", "web-0")),
+        ("  shop/web-0 \n", None, ("shop", "web-0")),  # surrounding blanks are dropped
+        (" web-0 ", "shop", ("shop", "web-0")),
+    ],
+)
+def test_parse_ref(term: str, default_namespace: str | None, expected: tuple[str, str]) -> None:
+    assert parse_ref(term, default_namespace) == expected
+
+
+@pytest.mark.parametrize("default_namespace", [None, ""])
+def test_parse_ref_bare_name_without_namespace(default_namespace: str | None) -> None:
+    with pytest.raises(KubedebugError) as err:
+        parse_ref("web-0", default_namespace)
+    assert err.value.msg == "pod reference 'web-0' has no namespace: write namespace/pod or set the namespace option"
+    assert err.value.status is None
+
+
+@pytest.mark.parametrize(
+    ("term", "shown"),
+    [
+        ("a/b/c", "a/b/c"),
+        ("/pod", "/pod"),
+        ("ns/", "ns/"),
+        ("/", "/"),
+        (" ns/ ", "ns/"),
+        ("", ""),  # only reachable with a default namespace: the pod name is empty
+    ],
+)
+@pytest.mark.parametrize("default_namespace", [None, "shop"])
+def test_parse_ref_malformed(term: str, shown: str, default_namespace: str | None) -> None:
+    if term == "" and default_namespace is None:
+        expected = "pod reference '' has no namespace: write namespace/pod or set the namespace option"
+    else:
+        expected = f"pod reference {shown!r} is not of the form namespace/pod"
+    with pytest.raises(KubedebugError) as err:
+        parse_ref(term, default_namespace)
+    assert err.value.msg == expected
+
+
+# --------------------------------------------------------------------------- selection_from
+
+
+def test_selection_from_pods() -> None:
+    sel = selection_from(["shop/web-0", "web-1", "", "other/db-0"], "shop", None, False)
+    assert sel == Selection(refs=(("shop", "web-0"), ("shop", "web-1"), ("other", "db-0")))
+    assert sel.namespaces == () and sel.label_selector is None and sel.field_selector is None
+
+
+def test_selection_from_pods_keeps_duplicates_for_select_to_collapse() -> None:
+    assert selection_from(["shop/web-0", "web-0"], "shop", [], False).refs == (("shop", "web-0"), ("shop", "web-0"))
+
+
+def test_selection_from_pods_reports_a_bad_reference() -> None:
+    with pytest.raises(KubedebugError) as err:
+        selection_from(["shop/web-0", "web-1"], None, None, False)
+    assert err.value.msg == "pod reference 'web-1' has no namespace: write namespace/pod or set the namespace option"
+
+
+@pytest.mark.parametrize("label_selector", ["app=web", ["app=web"], ["app=web", "tier=front"]])
+def test_selection_from_pods_and_label_selector_are_refused(label_selector: Any) -> None:
+    with pytest.raises(KubedebugError) as err:
+        selection_from(["shop/web-0"], "shop", label_selector, False)
+    assert err.value.msg == "name pods or give a label_selector, not both"
+
+
+def test_selection_from_pods_and_label_selector_refused_before_all_namespaces() -> None:
+    with pytest.raises(KubedebugError) as err:
+        selection_from(["shop/web-0"], None, "app=web", True)
+    assert err.value.msg == "name pods or give a label_selector, not both"
+
+
+def test_selection_from_pods_with_all_namespaces_is_refused() -> None:
+    with pytest.raises(KubedebugError) as err:
+        selection_from(["shop/web-0"], None, None, True)
+    assert err.value.msg == "all_namespaces applies to a label_selector, not to named pods"
+
+
+@pytest.mark.parametrize("label_selector", ["app=web", ["app=web"], ("app=web",)])
+def test_selection_from_label_selector_in_a_namespace(label_selector: Any) -> None:
+    assert selection_from([], "shop", label_selector, False) == Selection(namespaces=("shop",), label_selector="app=web")
+
+
+def test_selection_from_label_selectors_are_joined() -> None:
+    sel = selection_from([], "shop", ["app=web", "tier in (front,edge)", "!canary"], False)
+    assert sel == Selection(namespaces=("shop",), label_selector="app=web,tier in (front,edge),!canary")
+
+
+def test_selection_from_empty_pod_names_do_not_count_as_pods() -> None:
+    assert selection_from(["", ""], "shop", "app=web", False) == Selection(namespaces=("shop",), label_selector="app=web")
+
+
+@pytest.mark.parametrize("namespace", [None, "shop"])
+def test_selection_from_label_selector_in_all_namespaces(namespace: str | None) -> None:
+    sel = selection_from([], namespace, ["app=web", "tier=front"], True)
+    assert sel == Selection(namespaces=None, label_selector="app=web,tier=front")
+    assert sel.namespaces is None
+
+
+@pytest.mark.parametrize("namespace", [None, ""])
+def test_selection_from_label_selector_needs_a_namespace(namespace: str | None) -> None:
+    with pytest.raises(KubedebugError) as err:
+        selection_from([], namespace, "app=web", False)
+    assert err.value.msg == "a label_selector needs a namespace (or all_namespaces: true)"
+
+
+@pytest.mark.parametrize(("pods", "label_selector"), [([], None), ([""], []), ((), ())])
+@pytest.mark.parametrize("namespace", [None, ""])
+def test_selection_from_nothing(pods: Any, label_selector: Any, namespace: str | None) -> None:
+    with pytest.raises(KubedebugError) as err:
+        selection_from(pods, namespace, label_selector, False)
+    assert err.value.msg == "name the pods (namespace/pod), or give a namespace (or all_namespaces: true) and optionally a label_selector"
+
+
+# The module and lookup docs: "Without pod, every pod in namespace (or in all namespaces) is looked at,
+# narrowed by label_selector"; tests/integration/test_results.py audits a namespace that way.
+@pytest.mark.parametrize("label_selector", [None, [], "", [""]])
+@pytest.mark.parametrize(
+    ("namespace", "all_namespaces", "namespaces"),
+    [("prod", False, ("prod",)), (None, True, None), ("prod", True, None)],
+)
+def test_selection_from_namespace_without_label_selector_is_every_pod(
+    label_selector: Any, namespace: str | None, all_namespaces: bool, namespaces: tuple[str, ...] | None
+) -> None:
+    sel = selection_from([""], namespace, label_selector, all_namespaces)
+    assert sel == Selection(refs=(), namespaces=namespaces, label_selector=None, field_selector=None)
+
+
+def test_selection_from_namespace_audit_lists_every_pod_of_the_namespace() -> None:
+    client = FakeClient([load_pod("debugged"), load_pod("plain"), moved(load_pod("debugged"), "ns-b", "web-0")])
+    records = run_collect(client, selection_from([], NS, None, False), wait_for="none")
+    assert client.list_calls == [([NS], None, None)]
+    assert records == [DEBUG]
+
+
+# --------------------------------------------------------------------------- validate_options
+
+
+def test_validate_options_accepts_the_defaults_and_the_bounds() -> None:
+    for opts in (
+        Options(),
+        Options(wait_timeout=0, parallel=1, tail_lines=1, limit_bytes=1),
+        Options(tail_lines=None, limit_bytes=None),
+        *(Options(parse=p) for p in PARSE_MODES),
+        *(Options(wait_for=w) for w in WAIT_MODES),
+    ):
+        collect(FakeClient([]), Selection(refs=()), opts)  # validates, then finds nothing
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"parse": "yaml"}, "parse must be one of raw, lines, json, json_lines; got 'yaml'"),
+        ({"parse": "JSON"}, "parse must be one of raw, lines, json, json_lines; got 'JSON'"),
+        ({"wait_for": "done"}, "wait_for must be one of none, running, terminated; got 'done'"),
+        ({"wait_for": ""}, "wait_for must be one of none, running, terminated; got ''"),
+        ({"tail_lines": 0}, "tail_lines must be a positive number (or unset); got 0"),
+        ({"tail_lines": -10}, "tail_lines must be a positive number (or unset); got -10"),
+        ({"limit_bytes": 0}, "limit_bytes must be a positive number (or unset); got 0"),
+        ({"limit_bytes": -1}, "limit_bytes must be a positive number (or unset); got -1"),
+        ({"wait_timeout": -1}, "wait_timeout must be >= 0 and parallel >= 1"),
+        ({"wait_timeout": -0.5}, "wait_timeout must be >= 0 and parallel >= 1"),
+        ({"parallel": 0}, "wait_timeout must be >= 0 and parallel >= 1"),
+        ({"parallel": -3}, "wait_timeout must be >= 0 and parallel >= 1"),
+    ],
+)
+def test_validate_options_refuses(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(KubedebugError) as err:
+        validate_options(Options(**changes))
+    assert err.value.msg == message
+
+
+def test_collect_validates_before_any_api_call() -> None:
+    client = FakeClient([load_pod("ephemeral-states")])
+    with pytest.raises(KubedebugError) as err:
+        run_collect(client, refs(f"{NS}/states"), parallel=0)
+    assert err.value.msg == "wait_timeout must be >= 0 and parallel >= 1"
+    assert client.list_calls == [] and client.wait_calls == [] and client.log_calls == []
+
+
+# --------------------------------------------------------------------------- parse_output
+
+
+@pytest.mark.parametrize("text", ["", "hello\n", "a\r\nb\n\n", "{not json", "\ufffd binary-ish \x00"])
+def test_parse_output_raw_is_the_text(text: str) -> None:
+    assert parse_output(text, "raw") == (text, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "lines"),
+    [
+        ("", []),
+        ("one", ["one"]),
+        ("one\n", ["one"]),
+        ("one\ntwo\n", ["one", "two"]),
+        ("one\r\ntwo\r\n", ["one", "two"]),
+        ("one\n\n  \nfour", ["one", "", "  ", "four"]),  # blank lines are kept
+    ],
+)
+def test_parse_output_lines(text: str, lines: list[str]) -> None:
+    assert parse_output(text, "lines") == (lines, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "output"),
+    [
+        ('{"ok": true, "n": [1, 2]}', {"ok": True, "n": [1, 2]}),
+        ('{\n  "ok": true\n}\n', {"ok": True}),  # pretty-printed over several lines
+        ("[1, 2]\n", [1, 2]),
+        ("42", 42),
+        ('"text"', "text"),
+    ],
+)
+def test_parse_output_json(text: str, output: Any) -> None:
+    assert parse_output(text, "json") == (output, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ("", "Expecting value: line 1 column 1 (char 0)"),
+        ("ready\n", "Expecting value: line 1 column 1 (char 0)"),
+        ('{"a": 1}\n{"b": 2}\n', "Extra data: line 2 column 1 (char 9)"),
+    ],
+)
+def test_parse_output_json_invalid(text: str, detail: str) -> None:
+    output, error = parse_output(text, "json")
+    assert output is None
+    assert error == f"logs are not one JSON document: {detail}"
+
+
+def test_parse_output_json_lines() -> None:
+    text = '{"name": "a", "ok": true}\n\n   \n[1]\n7\n"s"\r\nnull\n{"name": "b", "ok": false}'
+    assert parse_output(text, "json_lines") == ([{"name": "a", "ok": True}, [1], 7, "s", None, {"name": "b", "ok": False}], None)
+
+
+@pytest.mark.parametrize("text", ["", "\n", "\n  \n\t\n"])
+def test_parse_output_json_lines_nothing(text: str) -> None:
+    assert parse_output(text, "json_lines") == ([], None)
+
+
+def test_parse_output_json_lines_reports_the_first_bad_line_by_number() -> None:
+    # Line numbers count blank lines too: the bad line is the 4th line of the text.
+    text = '{"a": 1}\n\n{"b": 2}\nstarting up\n{"c": 3}\nnot json either\n'
+    output, error = parse_output(text, "json_lines")
+    assert output == [{"a": 1}, {"b": 2}]  # what was parsed before the bad line
+    assert error == "line 4 is not JSON: Expecting value: line 1 column 1 (char 0): 'starting up'"
+
+
+def test_parse_output_json_lines_bad_first_line() -> None:
+    assert parse_output('{"a": \n{"b": 2}\n', "json_lines") == (
+        [],
+        "line 1 is not JSON: Expecting value: line 1 column 7 (char 6): '{\"a\": '",
+    )
+
+
+def test_parse_output_json_lines_quotes_at_most_200_characters_of_the_bad_line() -> None:
+    bad = "x" * 500
+    output, error = parse_output(f"1\n{bad}\n", "json_lines")
+    assert output == [1]
+    assert error == f"line 2 is not JSON: Expecting value: line 1 column 1 (char 0): {'x' * 200!r}"
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+def test_parse_output_json_lines_with_unicode_line_separators_in_strings(separator: str) -> None:
+    docs = [{"msg": f"first{separator}second"}, {"ok": True}]
+    text = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
+    assert text.count("\n") == 2  # two JSON Lines
+    assert parse_output(text, "json_lines") == (docs, None)
+
+
+# --------------------------------------------------------------------------- records_for_pod
+
+
+def test_records_for_pod_states() -> None:
+    records = records_for_pod(load_pod("ephemeral-states"))
+    assert records == [EXITED, PULL_FAIL, FRESH]  # in the pod's spec order
+    for rec in records:
+        assert set(rec) == set(RECORD_KEYS)
+
+
+def test_records_for_pod_debugged_has_its_target() -> None:
+    assert records_for_pod(load_pod("debugged")) == [DEBUG]
+
+
+def test_records_for_pod_latest_digest() -> None:
+    image = "docker.io/library/busybox:latest@sha256:" + "a" * 64
+    assert records_for_pod(load_pod("debugged-latest-digest")) == [
+        record(NS, "digest", "debug", image=image, target_container="app", state="running", started_at="2026-11-25T09:11:47Z")
+    ]
+
+
+def test_records_for_pod_early_states_are_waiting_or_pending() -> None:
+    assert records_for_pod(load_pod("ephemeral-states-early")) == [
+        record(NS, "states", "exited", image=BUSYBOX, state="waiting", reason="ContainerCreating"),
+        record(NS, "states", "pull-fail", image="registry.invalid/debug:1", state="pending"),
+        record(NS, "states", "fresh", image=BUSYBOX, state="pending"),
+    ]
+
+
+def test_records_for_pod_module_added_in_another_namespace() -> None:
+    records = records_for_pod(load_pod("module-added"))
+    assert [(r["namespace"], r["pod"], r["container"], r["target_container"], r["state"]) for r in records] == [
+        ("unit-fixtures-rerun", "rerun", "full", "app", "running"),
+        ("unit-fixtures-rerun", "rerun", "ro-false", None, "running"),
+        ("unit-fixtures-rerun", "rerun", "fieldref", None, "running"),
+    ]
+
+
+@pytest.mark.parametrize("name", ["plain", "with-volumes", "succeeded", "windows", "mirror", "terminating"])
+def test_records_for_pod_without_ephemeral_containers(name: str) -> None:
+    assert records_for_pod(load_pod(name)) == []
+
+
+def test_records_for_pod_selected_containers_in_the_requested_order() -> None:
+    assert records_for_pod(load_pod("ephemeral-states"), ["fresh", "exited"]) == [FRESH, EXITED]
+
+
+def test_records_for_pod_duplicate_names_are_collapsed() -> None:
+    assert records_for_pod(load_pod("ephemeral-states"), ("exited", "fresh", "exited", "fresh")) == [EXITED, FRESH]
+
+
+def test_records_for_pod_container_the_pod_lacks() -> None:
+    records = records_for_pod(load_pod("ephemeral-states"), ["fresh", "ghost"])
+    assert records == [
+        FRESH,
+        record(
+            NS, "states", "ghost",
+            error="pod unit-fixtures/states has no ephemeral container named 'ghost' (it has: exited, pull-fail, fresh)",
+        ),
+    ]  # fmt: skip
+
+
+def test_records_for_pod_container_asked_of_a_pod_without_any() -> None:
+    assert records_for_pod(load_pod("plain"), ["debug", "debug"]) == [
+        record(NS, "plain", "debug", error="pod unit-fixtures/plain has no ephemeral container named 'debug' (it has: none)")
+    ]
+
+
+def test_records_for_pod_a_container_without_a_status_is_pending() -> None:
+    pod = load_pod("debugged")
+    del pod["status"]["ephemeralContainerStatuses"]  # variant: the kubelet has not reported yet
+    assert records_for_pod(pod) == [record(NS, "debugged", "debug", image=BUSYBOX, target_container="app", state="pending")]
+
+
+def test_records_for_pod_terminated_with_a_message() -> None:
+    pod = terminate(load_pod("debugged"), "debug", exit_code=137, finished_at="2026-11-26T09:09:13Z")
+    pod["status"]["ephemeralContainerStatuses"][0]["state"]["terminated"].update(reason="OOMKilled", message="out of memory")
+    assert records_for_pod(pod) == [
+        record(
+            NS, "debugged", "debug",
+            image=BUSYBOX, target_container="app", state="terminated", reason="OOMKilled", message="out of memory",
+            exit_code=137, started_at="2026-11-25T09:09:14Z", finished_at="2026-11-26T09:09:13Z",
+            duration_seconds=86399.0,  # one day less one second, across midnight
+        )
+    ]  # fmt: skip
+
+
+def test_records_for_pod_does_not_change_the_pod() -> None:
+    pod = load_pod("ephemeral-states")
+    before = copy.deepcopy(pod)
+    records = records_for_pod(pod, ["exited"])
+    records[0]["state"] = "changed"
+    assert pod == before
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "seconds"),
+    [
+        ("2026-11-25T09:09:29Z", "2026-11-25T09:09:32Z", 3.0),
+        ("2026-11-25T09:09:29Z", "2026-11-25T09:09:29Z", 0.0),
+        ("2026-12-31T23:59:59Z", "2027-01-01T00:01:00Z", 61.0),
+        ("2026-11-25T09:09:32Z", "2026-11-25T09:09:29Z", -3.0),  # as the server says, not clamped
+        ("2026-11-25T09:09:29Z", None, None),
+        (None, "2026-11-25T09:09:29Z", None),
+        ("", "2026-11-25T09:09:29Z", None),
+        ("yesterday", "2026-11-25T09:09:29Z", None),
+        ("2026-11-25 09:09:29", "2026-11-25T09:09:29Z", None),
+    ],
+)
+def test_seconds_between(start: str | None, end: str | None, seconds: float | None) -> None:
+    assert _seconds_between(start, end) == seconds
+
+
+# --------------------------------------------------------------------------- pod_done
+
+
+@pytest.mark.parametrize(
+    ("containers", "wait_for", "done"),
+    [
+        ((), "none", True),
+        ((), "running", False),  # pull-fail is waiting
+        ((), "terminated", False),
+        (("exited", "fresh"), "running", True),  # terminated counts as running (or finished)
+        (("exited", "fresh"), "terminated", False),
+        (("exited",), "terminated", True),
+        (("pull-fail",), "running", False),
+        (("pull-fail",), "none", True),
+        (("fresh",), "running", True),
+        (("fresh",), "terminated", False),
+        (("ghost",), "terminated", True),  # a container the pod lacks does not block
+        (("ghost", "exited"), "terminated", True),
+        (("ghost", "fresh"), "terminated", False),
+    ],
+)
+def test_pod_done_states(containers: tuple[str, ...], wait_for: str, done: bool) -> None:
+    assert pod_done(load_pod("ephemeral-states"), containers, wait_for) is done
+
+
+@pytest.mark.parametrize(
+    ("containers", "wait_for", "done"),
+    [
+        (("exited",), "running", False),  # waiting in ContainerCreating
+        (("fresh",), "running", False),  # no status yet: pending
+        (("fresh",), "none", True),
+    ],
+)
+def test_pod_done_early_states(containers: tuple[str, ...], wait_for: str, done: bool) -> None:
+    assert pod_done(load_pod("ephemeral-states-early"), containers, wait_for) is done
+
+
+@pytest.mark.parametrize("wait_for", WAIT_MODES)
+def test_pod_done_without_ephemeral_containers(wait_for: str) -> None:
+    assert pod_done(load_pod("plain"), (), wait_for) is True
+    assert pod_done(load_pod("plain"), ("debug",), wait_for) is True
+
+
+def test_pod_done_once_every_container_terminated() -> None:
+    pod = terminate(terminate(load_pod("ephemeral-states"), "fresh"), "pull-fail")
+    assert pod_done(pod, (), "terminated") is True
+
+
+# --------------------------------------------------------------------------- collection_failure
+
+
+def err(n: int) -> dict[str, Any]:
+    return record("ns", f"p{n}", None, error=f"pod ns/p{n} not found")
+
+
+def test_collection_failure_nothing_selected() -> None:
+    assert collection_failure([]) is None
+
+
+def test_collection_failure_no_errors() -> None:
+    assert collection_failure([dict(EXITED), dict(FRESH)]) is None
+
+
+def test_collection_failure_some_errors() -> None:
+    assert collection_failure([dict(EXITED), err(1), err(2)]) is None
+
+
+@pytest.mark.parametrize(
+    ("count", "message"),
+    [
+        (1, "nothing could be collected: pod ns/p1 not found"),
+        (2, "nothing could be collected: pod ns/p1 not found; pod ns/p2 not found"),
+        (3, "nothing could be collected: pod ns/p1 not found; pod ns/p2 not found; pod ns/p3 not found"),
+        (4, "nothing could be collected: pod ns/p1 not found; pod ns/p2 not found; pod ns/p3 not found; and 1 more"),
+        (7, "nothing could be collected: pod ns/p1 not found; pod ns/p2 not found; pod ns/p3 not found; and 4 more"),
+    ],
+)
+def test_collection_failure_all_errors(count: int, message: str) -> None:
+    assert collection_failure([err(n) for n in range(1, count + 1)]) == message
+
+
+# --------------------------------------------------------------------------- collect: selecting pods
+
+
+def test_collect_one_list_per_namespace_with_a_field_selector_for_a_single_pod() -> None:
+    states = load_pod("ephemeral-states")
+    debugged = load_pod("debugged")
+    other = moved(load_pod("debugged"), "ns-b", "web-0")
+    client = FakeClient([states, debugged, other])
+    records = run_collect(client, refs(f"{NS}/states", "ns-b/web-0", f"{NS}/debugged", f"{NS}/states"), wait_for="none")
+    assert client.list_calls == [
+        ([NS], None, None),  # two pods there: one LIST of the namespace
+        (["ns-b"], None, "metadata.name=web-0"),
+    ]
+    assert records == [
+        dict(DEBUG, namespace="ns-b", pod="web-0"),  # sorted: namespace first
+        DEBUG,
+        EXITED,
+        FRESH,
+        PULL_FAIL,
+    ]
+
+
+def test_collect_missing_pod_is_an_error_record() -> None:
+    client = FakeClient([load_pod("debugged")])
+    records = run_collect(client, refs(f"{NS}/debugged", f"{NS}/gone", "elsewhere/gone"), wait_for="none")
+    assert client.list_calls == [([NS], None, None), (["elsewhere"], None, "metadata.name=gone")]
+    assert records == [
+        record("elsewhere", "gone", None, error="pod elsewhere/gone not found"),
+        DEBUG,
+        record(NS, "gone", None, error="pod unit-fixtures/gone not found"),
+    ]
+    assert collection_failure(records) is None
+
+
+def test_collect_only_missing_pods_fails_the_collection() -> None:
+    records = run_collect(FakeClient([]), refs("a/x", "b/y"), wait_for="terminated", logs=True)
+    assert records == [record("a", "x", None, error="pod a/x not found"), record("b", "y", None, error="pod b/y not found")]
+    assert collection_failure(records) == "nothing could be collected: pod a/x not found; pod b/y not found"
+
+
+def test_collect_label_selector_in_namespaces() -> None:
+    client = FakeClient([load_pod("debugged"), moved(load_pod("debugged"), "ns-b", "web-0")])
+    sel = Selection(namespaces=(NS, "ns-b", NS), label_selector="app=web")
+    records = run_collect(client, sel, wait_for="none")
+    assert client.list_calls == [([NS, "ns-b"], "app=web", None)]  # namespaces deduplicated, one call
+    assert records == [dict(DEBUG, namespace="ns-b", pod="web-0"), DEBUG]
+
+
+def test_collect_label_selector_in_all_namespaces() -> None:
+    client = FakeClient([moved(load_pod("debugged"), "zz", "web-0"), load_pod("plain"), load_pod("debugged")])
+    records = run_collect(client, selection_from([], None, ["app=web", "tier=front"], True), wait_for="none")
+    assert client.list_calls == [(None, "app=web,tier=front", None)]
+    assert records == [DEBUG, dict(DEBUG, namespace="zz", pod="web-0")]  # plain has no ephemeral container: no record
+
+
+def test_collect_selection_field_selector_is_passed_on() -> None:
+    client = FakeClient([])
+    assert run_collect(client, Selection(namespaces=(NS,), field_selector="metadata.name=x"), wait_for="none") == []
+    assert client.list_calls == [([NS], None, "metadata.name=x")]
+
+
+def test_collect_container_the_pod_lacks() -> None:
+    client = FakeClient([load_pod("debugged"), load_pod("ephemeral-states")])
+    records = run_collect(client, refs(f"{NS}/debugged", f"{NS}/states"), containers=("debug",), wait_for="terminated")
+    assert records == [
+        DEBUG,
+        record(
+            NS, "states", "debug",
+            error="pod unit-fixtures/states has no ephemeral container named 'debug' (it has: exited, pull-fail, fresh)",
+        ),
+    ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- collect: waiting
+
+
+def test_collect_waits_only_for_pods_not_done_and_uses_what_the_wait_returned() -> None:
+    states = load_pod("ephemeral-states")
+    debugged = load_pod("debugged")
+    finished = moved(terminate(load_pod("debugged"), "debug"), "ns-b", "finished")  # already done: not waited for
+    later = terminate(terminate(states, "fresh", finished_at="2026-11-25T09:09:31Z"), "pull-fail", exit_code=1)
+    client = FakeClient([states, debugged, finished], waited={(NS, "states"): later})
+    records = run_collect(client, refs(f"{NS}/states", "ns-b/finished", f"{NS}/debugged"), wait_for="terminated", wait_timeout=7)
+    assert client.wait_calls == [
+        {
+            "targets": {NS: ["states", "debugged"]},
+            "timeout": 7,
+            "done": {(NS, "states"): True},  # the callback is pod_done with the options' containers
+        }
+    ]
+    assert records == [
+        record(
+            "ns-b", "finished", "debug",
+            image=BUSYBOX, target_container="app", state="terminated", reason="Completed", exit_code=0,
+            started_at="2026-11-25T09:09:14Z", finished_at="2026-11-25T09:10:00Z", duration_seconds=46.0,
+        ),
+        DEBUG,  # not returned by the wait: reported as listed
+        EXITED,
+        dict(FRESH, state="terminated", reason="Completed", exit_code=0, finished_at="2026-11-25T09:09:31Z", duration_seconds=1.0),
+        dict(
+            PULL_FAIL, state="terminated", reason="Error", message=None, exit_code=1,
+            started_at="2026-11-25T09:09:00Z", finished_at="2026-11-25T09:10:00Z", duration_seconds=60.0,
+        ),
+    ]  # fmt: skip
+
+
+def test_collect_wait_callback_uses_the_selected_containers() -> None:
+    states = load_pod("ephemeral-states")
+    client = FakeClient([states], waited={(NS, "states"): states})
+    records = run_collect(client, refs(f"{NS}/states"), containers=("fresh", "exited"), wait_for="running")
+    assert client.wait_calls == []  # exited and fresh are running or finished already
+    assert records == [EXITED, FRESH]
+
+    run_collect(client, refs(f"{NS}/states"), containers=("fresh", "exited"), wait_for="terminated", wait_timeout=0)
+    assert client.wait_calls == [{"targets": {NS: ["states"]}, "timeout": 0, "done": {(NS, "states"): False}}]
+
+
+@pytest.mark.parametrize(
+    ("pods", "wait_for", "containers"),
+    [
+        (["ephemeral-states"], "none", ()),
+        (["debugged", "debugged-latest-digest"], "running", ()),
+        (["ephemeral-states"], "terminated", ("exited",)),
+        (["ephemeral-states"], "terminated", ("ghost",)),  # a container the pod lacks is not waited for
+        (["plain"], "terminated", ()),  # nothing to wait for
+    ],
+)
+def test_collect_does_not_wait_when_nothing_is_left_to_wait_for(pods: list[str], wait_for: str, containers: tuple[str, ...]) -> None:
+    loaded = [load_pod(p) for p in pods]
+    client = FakeClient(loaded)
+    run_collect(client, refs(*(f"{NS}/{p['metadata']['name']}" for p in loaded)), wait_for=wait_for, containers=containers)
+    assert client.wait_calls == []
+
+
+def test_collect_a_failed_wait_is_raised() -> None:
+    class FailingWait(FakeClient):
+        def wait_for_pods(self, targets, done, timeout):  # type: ignore[override]
+            raise KubedebugError("permission denied listing pods in namespace 'unit-fixtures'", status=403)
+
+    with pytest.raises(KubedebugError) as raised:
+        run_collect(FailingWait([load_pod("debugged")]), refs(f"{NS}/debugged"), wait_for="terminated")
+    assert raised.value.msg == "permission denied listing pods in namespace 'unit-fixtures'"
+
+
+# --------------------------------------------------------------------------- collect: logs
+
+
+def test_collect_logs_only_for_containers_that_started() -> None:
+    states = load_pod("ephemeral-states")
+    client = FakeClient(
+        [states],
+        logs={
+            (NS, "states", "exited"): b'{"step": 1}\n{"step": 2}\n',
+            (NS, "states", "fresh"): b"",
+        },
+    )
+    records = run_collect(client, refs(f"{NS}/states"), wait_for="none", logs=True, parse="json_lines", tail_lines=50)
+    assert sorted(client.log_calls) == [
+        (NS, "states", "exited", 50, DEFAULT_LIMIT_BYTES),
+        (NS, "states", "fresh", 50, DEFAULT_LIMIT_BYTES),
+    ]  # pull-fail is waiting: no log read (the API would answer 400)
+    assert records == [
+        dict(EXITED, logs='{"step": 1}\n{"step": 2}\n', output=[{"step": 1}, {"step": 2}]),
+        dict(FRESH, logs="", output=[]),
+        PULL_FAIL,
+    ]
+
+
+def test_collect_no_log_read_for_pending_or_waiting_containers() -> None:
+    client = FakeClient([load_pod("ephemeral-states-early")])
+    records = run_collect(client, refs(f"{NS}/states"), wait_for="none", logs=True, parse="lines")
+    assert client.log_calls == []
+    assert [(r["container"], r["state"], r["logs"], r["output"], r["parse_error"]) for r in records] == [
+        ("exited", "waiting", None, None, None),
+        ("fresh", "pending", None, None, None),
+        ("pull-fail", "pending", None, None, None),
+    ]
+
+
+def test_collect_no_logs_unless_asked() -> None:
+    client = FakeClient([load_pod("ephemeral-states")])
+    assert run_collect(client, refs(f"{NS}/states"), wait_for="none") == [EXITED, FRESH, PULL_FAIL]
+    assert client.log_calls == []
+
+
+def test_collect_no_log_read_for_error_records() -> None:
+    client = FakeClient([load_pod("debugged")], logs={(NS, "debugged", "debug"): b"hi\n"})
+    records = run_collect(client, refs(f"{NS}/debugged", f"{NS}/gone"), containers=("debug", "ghost"), wait_for="none", logs=True)
+    assert client.log_calls == [(NS, "debugged", "debug", None, DEFAULT_LIMIT_BYTES)]
+    assert [(r["pod"], r["container"], r["logs"], r["error"] is None) for r in records] == [
+        ("debugged", "debug", "hi\n", True),
+        ("debugged", "ghost", None, False),
+        ("gone", None, None, False),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("parse", "output", "parse_error"),
+    [
+        ("raw", "ready\n{oops\n", None),
+        ("lines", ["ready", "{oops"], None),
+        ("json", None, "logs are not one JSON document: Expecting value: line 1 column 1 (char 0)"),
+        ("json_lines", [], "line 1 is not JSON: Expecting value: line 1 column 1 (char 0): 'ready'"),
+    ],
+)
+def test_collect_parse_modes(parse: str, output: Any, parse_error: str | None) -> None:
+    client = FakeClient([load_pod("debugged")], logs={(NS, "debugged", "debug"): b"ready\n{oops\n"})
+    records = run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True, parse=parse)
+    assert records == [dict(DEBUG, logs="ready\n{oops\n", output=output, parse_error=parse_error)]
+    assert collection_failure(records) is None  # a parse error is not a collection error
+
+
+@pytest.mark.parametrize(
+    ("data", "limit_bytes", "truncated"),
+    [
+        (b"12345678\n", 10, False),  # 9 bytes < 10
+        (b"123456789\n", 10, True),  # exactly the limit: the server may have cut it
+        (b"123456789\n123", 10, True),
+        (b"x" * 5000, None, False),  # unbounded
+        (b"", 1, False),
+    ],
+)
+def test_collect_truncated(data: bytes, limit_bytes: int | None, truncated: bool) -> None:
+    client = FakeClient([load_pod("debugged")], logs={(NS, "debugged", "debug"): data})
+    records = run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True, limit_bytes=limit_bytes)
+    assert client.log_calls == [(NS, "debugged", "debug", None, limit_bytes)]
+    assert records[0]["truncated"] is truncated
+    assert records[0]["logs"] == records[0]["output"] == data.decode()  # raw keeps everything
+
+
+@pytest.mark.parametrize(
+    ("parse", "output"),
+    [
+        ("raw", '{"n": 1}\n{"n": 2}\n{"n"'),  # raw is the text as read, cut line included
+        ("lines", ['{"n": 1}', '{"n": 2}']),
+        ("json_lines", [{"n": 1}, {"n": 2}]),
+    ],
+)
+def test_collect_truncated_leaves_out_the_cut_last_line(parse: str, output: Any) -> None:
+    data = b'{"n": 1}\n{"n": 2}\n{"n"'
+    client = FakeClient([load_pod("debugged")], logs={(NS, "debugged", "debug"): data})
+    records = run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True, limit_bytes=len(data), parse=parse)
+    assert records == [dict(DEBUG, logs=data.decode(), output=output, truncated=True)]
+
+
+def test_collect_not_truncated_keeps_a_last_line_without_newline() -> None:
+    data = b'{"n": 1}\n{"n": 2}'
+    client = FakeClient([load_pod("debugged")], logs={(NS, "debugged", "debug"): data})
+    records = run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True, limit_bytes=len(data) + 1, parse="json_lines")
+    assert records == [dict(DEBUG, logs=data.decode(), output=[{"n": 1}, {"n": 2}])]
+
+
+def test_collect_truncated_single_line_parses_nothing() -> None:
+    data = b'{"n": 1, "much": "more'
+    client = FakeClient([load_pod("debugged")], logs={(NS, "debugged", "debug"): data})
+    lines = run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True, limit_bytes=len(data), parse="json_lines")
+    assert lines == [dict(DEBUG, logs=data.decode(), output=[], truncated=True)]
+    one = run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True, limit_bytes=len(data), parse="json")
+    assert one == [dict(DEBUG, logs=data.decode(), truncated=True, parse_error="logs are not one JSON document: Expecting value: line 1 column 1 (char 0)")]
+
+
+def test_collect_logs_that_are_not_utf8() -> None:
+    data = "ok é\n".encode() + b"\xff\xfe bytes\n" + "ü".encode()[:1]  # the last character cut in half
+    client = FakeClient([load_pod("debugged")], logs={(NS, "debugged", "debug"): data})
+    records = run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True, parse="lines", limit_bytes=len(data))
+    assert records[0]["logs"] == "ok é\n\ufffd\ufffd bytes\n\ufffd"
+    assert records[0]["output"] == ["ok é", "\ufffd\ufffd bytes"]
+    assert records[0]["truncated"] is True
+
+
+def test_collect_log_error_becomes_the_record_error() -> None:
+    states = load_pod("ephemeral-states")
+    denied = KubedebugError("pod unit-fixtures/states: permission denied: grant 'get' on 'pods/log'", status=403)
+    client = FakeClient([states], logs={(NS, "states", "exited"): denied, (NS, "states", "fresh"): b"tick\n"})
+    records = run_collect(client, refs(f"{NS}/states"), wait_for="none", logs=True, parse="lines")
+    assert records == [
+        dict(EXITED, error="pod unit-fixtures/states: permission denied: grant 'get' on 'pods/log'"),  # state kept
+        dict(FRESH, logs="tick\n", output=["tick"]),
+        PULL_FAIL,
+    ]
+    assert collection_failure(records) is None
+
+
+def test_collect_log_errors_everywhere_fail_the_collection() -> None:
+    debugged = load_pod("debugged")
+    client = FakeClient([debugged], logs={(NS, "debugged", "debug"): KubedebugError("pod unit-fixtures/debugged: gone")})
+    records = run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True)
+    assert records == [dict(DEBUG, error="pod unit-fixtures/debugged: gone")]
+    assert collection_failure(records) == "nothing could be collected: pod unit-fixtures/debugged: gone"
+
+
+def test_collect_other_exceptions_from_read_logs_propagate() -> None:
+    client = FakeClient([load_pod("debugged")], logs={(NS, "debugged", "debug"): RuntimeError("bug")})
+    with pytest.raises(RuntimeError, match="^bug$"):
+        run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True)
+
+
+def test_collect_reads_logs_in_parallel() -> None:
+    # Both reads must be in flight at once to pass the barrier (which times out otherwise).
+    pods = [moved(load_pod("debugged"), NS, "a"), moved(load_pod("debugged"), NS, "b")]
+    client = FakeClient(
+        pods,
+        logs={(NS, "a", "debug"): b"A\n", (NS, "b", "debug"): b"B\n"},
+        barrier=threading.Barrier(2, timeout=10),
+    )
+    records = run_collect(client, refs(f"{NS}/b", f"{NS}/a"), wait_for="none", logs=True, parallel=2)
+    assert [(r["pod"], r["logs"]) for r in records] == [("a", "A\n"), ("b", "B\n")]
+
+
+def test_collect_records_are_sorted_by_namespace_pod_container() -> None:
+    pods = [
+        moved(load_pod("ephemeral-states"), "b", "web"),
+        moved(load_pod("debugged"), "a", "zeta"),
+        moved(load_pod("ephemeral-states"), "a", "alpha"),
+    ]
+    client = FakeClient(pods)
+    records = run_collect(client, refs("b/web", "a/zeta", "b/aaa-missing", "a/alpha", "a/zeta"), wait_for="none")
+    assert [(r["namespace"], r["pod"], r["container"]) for r in records] == [
+        ("a", "alpha", "exited"),
+        ("a", "alpha", "fresh"),
+        ("a", "alpha", "pull-fail"),
+        ("a", "zeta", "debug"),
+        ("b", "aaa-missing", None),
+        ("b", "web", "exited"),
+        ("b", "web", "fresh"),
+        ("b", "web", "pull-fail"),
+    ]
+    for rec in records:
+        assert set(rec) == set(RECORD_KEYS)
+
+
+# --------------------------------------------------------------------------- collect through a real EphemeralClient
+
+
+class Response:
+    """What a CoreV1Api method returns with ``_preload_content=False``: only ``.data`` is used."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.status = 200
+
+
+def api_error(status: int, message: str) -> ApiException:
+    exc = ApiException(status=status, reason=HTTPStatus(status).phrase)
+    exc.body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "code": status})
+    return exc
+
+
+class FakeCore:
+    """The CoreV1Api methods ``collect`` reaches through ``EphemeralClient`` when it does not wait."""
+
+    def __init__(self, pods: list[dict[str, Any]], logs: Mapping[tuple[str, str, str], bytes | BaseException]) -> None:
+        self.pods = pods
+        self.logs = dict(logs)
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self.lock = threading.Lock()
+
+    def _called(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        assert kwargs.get("_preload_content") is False
+        with self.lock:
+            self.calls.append((method, args, {k: v for k, v in kwargs.items() if k != "_preload_content"}))
+
+    def _items(self, namespace: str | None, kwargs: dict[str, Any]) -> Response:
+        items = []
+        for pod in self.pods:
+            if namespace is not None and pod["metadata"]["namespace"] != namespace:
+                continue
+            if "field_selector" in kwargs and kwargs["field_selector"] != f"metadata.name={pod['metadata']['name']}":
+                continue
+            item = copy.deepcopy(pod)
+            item.pop("kind", None)
+            item.pop("apiVersion", None)
+            items.append(item)
+        return Response(json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items}).encode())
+
+    def list_namespaced_pod(self, namespace, **kwargs):
+        self._called("list_namespaced_pod", (namespace,), kwargs)
+        return self._items(namespace, kwargs)
+
+    def list_pod_for_all_namespaces(self, **kwargs):
+        self._called("list_pod_for_all_namespaces", (), kwargs)
+        return self._items(None, kwargs)
+
+    def read_namespaced_pod_log(self, name, namespace, **kwargs):
+        self._called("read_namespaced_pod_log", (name, namespace), kwargs)
+        answer = self.logs[(namespace, name, kwargs["container"])]
+        if isinstance(answer, BaseException):
+            raise answer
+        return Response(answer)
+
+
+def real_client(core: FakeCore) -> EphemeralClient:
+    client = EphemeralClient(object(), retries=0, sleep=lambda seconds: None)
+    assert isinstance(client.core, k8s_client.CoreV1Api)
+    client.core = core
+    return client
+
+
+def test_collect_with_ephemeral_client() -> None:
+    other = moved(load_pod("debugged"), "ns-b", "web-0")
+    core = FakeCore(
+        [load_pod("debugged"), load_pod("ephemeral-states"), other],
+        logs={
+            (NS, "debugged", "debug"): b'{"ok": true}\n',
+            ("ns-b", "web-0", "debug"): api_error(403, 'pods "web-0" is forbidden: User "jane" cannot get resource "pods/log"'),
+            (NS, "states", "exited"): b"not json\n",
+        },
+    )
+    records = collect(
+        real_client(core),
+        selection_from(["debugged", "ns-b/web-0", "states"], NS, None, False),
+        Options(containers=("debug", "exited"), wait_for="none", logs=True, parse="json_lines", tail_lines=5, limit_bytes=4096),
+    )
+    lists = [(m, a, k) for m, a, k in core.calls if m.startswith("list")]
+    reads = sorted((a, k) for m, a, k in core.calls if m == "read_namespaced_pod_log")
+    assert lists == [
+        ("list_namespaced_pod", (NS,), {}),
+        ("list_namespaced_pod", ("ns-b",), {"field_selector": "metadata.name=web-0"}),
+    ]
+    assert reads == [
+        (("debugged", NS), {"container": "debug", "tail_lines": 5, "limit_bytes": 4096}),
+        (("states", NS), {"container": "exited", "tail_lines": 5, "limit_bytes": 4096}),
+        (("web-0", "ns-b"), {"container": "debug", "tail_lines": 5, "limit_bytes": 4096}),
+    ]
+    assert records == [
+        dict(
+            DEBUG, namespace="ns-b", pod="web-0",
+            error=(
+                "pod ns-b/web-0: permission denied: grant 'get' on 'pods/log' in namespace 'ns-b' (the built-in edit and admin "
+                f"roles do not include it; see {RBAC_DOC}). API server said: "
+                'pods "web-0" is forbidden: User "jane" cannot get resource "pods/log"'
+            ),
+        ),
+        record("ns-b", "web-0", "exited", error="pod ns-b/web-0 has no ephemeral container named 'exited' (it has: debug)"),
+        dict(DEBUG, logs='{"ok": true}\n', output=[{"ok": True}]),
+        record(
+            NS, "debugged", "exited",
+            error="pod unit-fixtures/debugged has no ephemeral container named 'exited' (it has: debug)",
+        ),
+        record(NS, "states", "debug", error="pod unit-fixtures/states has no ephemeral container named 'debug' (it has: exited, pull-fail, fresh)"),
+        dict(
+            EXITED, logs="not json\n", output=[],
+            parse_error="line 1 is not JSON: Expecting value: line 1 column 1 (char 0): 'not json'",
+        ),
+    ]  # fmt: skip
+
+
+def test_collect_with_ephemeral_client_all_namespaces() -> None:
+    core = FakeCore([load_pod("debugged"), moved(load_pod("plain"), "ns-b", "web-0")], logs={})
+    records = collect(real_client(core), selection_from([], None, "app=web", True), Options(wait_for="running"))
+    assert core.calls == [("list_pod_for_all_namespaces", (), {"label_selector": "app=web"})]
+    assert records == [DEBUG]
+
+
+def test_parse_output_lines_split_on_newline_only() -> None:
+    # U+2028 is text inside a log line, not a line break: the kubelet splits on "\n".
+    assert parse_output("a\u2028b\r\nc\n", "lines") == (["a\u2028b", "c"], None)
+
+
+def test_selection_from_ignores_empty_label_selectors() -> None:
+    assert selection_from([], "prod", ["app=web", ""], False) == Selection(namespaces=("prod",), label_selector="app=web")
+    assert selection_from(["prod/web-0"], None, "", False) == Selection(refs=(("prod", "web-0"),))
+
+
+def test_collect_reports_a_pod_deleted_while_waiting() -> None:
+    states = load_pod("ephemeral-states")
+    client = FakeClient([states], waited={(NS, "states"): {}})  # the wait saw it deleted
+    records = run_collect(client, refs(f"{NS}/states"), wait_for="terminated", wait_timeout=3)
+    assert records == [empty_record(NS, "states", None, f"pod {NS}/states was deleted while waiting")]
