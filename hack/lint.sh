@@ -12,6 +12,9 @@ bin="$venv/bin"
 
 # Keep ansible-lint's and ansible's caches inside the git-ignored .cache/.
 export ANSIBLE_HOME="$ROOT/.cache/ansible-home"
+# Roles and playbooks use the collection by its FQCN: make this checkout resolvable as it.
+ANSIBLE_COLLECTIONS_PATH=$(bash "$ROOT/hack/collections.sh")
+export ANSIBLE_COLLECTIONS_PATH
 export XDG_CACHE_HOME="$ROOT/.cache/xdg"
 export RUFF_CACHE_DIR="$ROOT/.cache/ruff"
 export PATH="$bin:$PATH"

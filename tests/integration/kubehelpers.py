@@ -60,6 +60,7 @@ def make_pod(name: str, containers: list[dict[str, Any]], **extra: Any) -> dict[
     }
 
 
+ROOT = Path(__file__).resolve().parents[2]
 APP = {"name": "app", "image": "registry.k8s.io/pause:3.10"}
 # Clients >= 36 choose the patch type from _content_type; older ones pick
 # strategic merge for a dict body on their own and reject the keyword.
@@ -101,19 +102,37 @@ def run_task(
 ) -> dict[str, Any]:
     """Run one task through ansible-playbook, as a user would, and return its registered result.
 
-    The result is written by a second task (which runs even in check mode), so
-    failures and warnings are returned, not raised.
+    Failures and warnings are returned, not raised.
+    """
+    task = {"name": "task under test", module: args, "register": "result", "ignore_errors": True}
+    return run_tasks(tmp_path, [task], "result", check=check, diff=diff, env=env, play_extra=play_extra)
+
+
+def run_tasks(
+    tmp_path: Path,
+    tasks: list[dict[str, Any]],
+    save: str,
+    *,
+    check: bool = False,
+    diff: bool = False,
+    env: dict[str, str] | None = None,
+    play_extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run ``tasks`` in a play on localhost and return the value of the expression ``save`` afterwards.
+
+    The value is written by a last task that runs even in check mode. The play's
+    output is added as ``_stdout``.
     """
     play = {
-        "name": "integration task",
+        "name": "integration play",
         "hosts": "localhost",
         "gather_facts": False,
         **(play_extra or {}),
         "tasks": [
-            {"name": "task under test", module: args, "register": "result", "ignore_errors": True},
+            *tasks,
             {
                 "name": "save the result",
-                "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(tmp_path / "result.json")},
+                "ansible.builtin.copy": {"content": "{{ " + save + " | to_json }}", "dest": str(tmp_path / "result.json")},
                 "check_mode": False,
                 "diff": False,
             },
@@ -131,10 +150,11 @@ def run_task(
     out = tmp_path / "result.json"
     if not out.exists():
         pytest.fail(
-            f"ansible-playbook did not run the task (rc={proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+            f"ansible-playbook did not get to the end (rc={proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         )
     result = json.loads(out.read_text())
-    result["_stdout"] = proc.stdout
+    if isinstance(result, dict):
+        result["_stdout"] = proc.stdout
     out.unlink()
     return result
 
