@@ -29,7 +29,7 @@ WAIT_MODES = ("none", "running", "terminated")
 DEFAULT_LIMIT_BYTES = 1024 * 1024
 
 RECORD_KEYS = (
-    "namespace", "pod", "container", "image", "target_container", "state", "reason", "message", "exit_code",
+    "namespace", "pod", "node", "container", "image", "target_container", "state", "reason", "message", "exit_code",
     "started_at", "finished_at", "duration_seconds", "logs", "output", "truncated", "parse_error", "error",
 )  # fmt: skip
 
@@ -195,6 +195,7 @@ def records_for_pod(pod: Mapping[str, Any], containers: Iterable[str] = ()) -> l
         state = container_state(statuses.get(container))
         record = empty_record(namespace, name, container)
         record.update(
+            node=(pod.get("spec") or {}).get("nodeName"),
             image=specs[container].get("image"),
             target_container=specs[container].get("targetContainerName"),
             state=state["status"],

@@ -101,6 +101,9 @@ results:
     pod:
       description: The pod's name.
       type: str
+    node:
+      description: The node the pod runs on (null for a pod that was not found).
+      type: str
     container:
       description: The ephemeral container's name (null for a pod that was not found).
       type: str

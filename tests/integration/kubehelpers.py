@@ -263,3 +263,38 @@ def service_account_auth(cluster: Cluster, namespace: str, name: str, tmp_path: 
         ca = str(tmp_path / "ca.crt")
         Path(ca).write_bytes(base64.b64decode(server["certificate-authority-data"]))
     return {"host": server["server"], "api_key": token, "ca_cert": ca}
+
+
+def recipe_command(recipe: str, args: list[str]) -> list[str]:
+    """The command a recipe role puts in its debug container (the file lookups strip trailing newlines)."""
+    prelude = (ROOT / "roles" / "recipe" / "files" / "prelude.sh").read_text().rstrip()
+    script = (ROOT / "roles" / recipe / "files" / f"{recipe}.sh").read_text().rstrip()
+    return ["sh", "-c", prelude + "\n" + script, recipe, *args]
+
+
+def prepare_recipe(
+    cluster: Cluster, pods: list[tuple[str, str]], container: str, command: list[str], tmp_path: Path
+) -> tuple[str, int]:
+    """Run ``command`` here for real once and serve its output as ``container``'s log in each (namespace, pod).
+
+    Returns the output and the exit code, which the test hands to the debug
+    containers as KWOK_EXIT_CODE so the simulated kubelet ends them with it.
+    """
+    output, code = real_run(command, 60)
+    assert code is not None, f"{command[3]} did not finish"
+    log_file = tmp_path / f"{container}.log"
+    log_file.write_text(cri_log(output))
+    for namespace, pod in pods:
+        serve_logs(cluster, namespace, pod, container, log_file)
+    return output, code
+
+
+def run_playbook(
+    playbook: str, extra_vars: dict[str, Any], *, inventory: str = "localhost,", check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run one of the collection's playbooks as a user would (by path, with JSON extra vars)."""
+    cmd = ["ansible-playbook", "-i", inventory, str(ROOT / "playbooks" / playbook), "-e", json.dumps(extra_vars)]
+    if check:
+        cmd.append("--check")
+    env = {**os.environ, "ANSIBLE_PYTHON_INTERPRETER": sys.executable, "ANSIBLE_NOCOLOR": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)

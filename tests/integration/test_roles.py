@@ -9,31 +9,28 @@ test checks that the pod's container really carries that command.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
-from kubehelpers import ROOT, Cluster, cri_log, real_run, run_tasks, running_pod, serve_logs
+from kubehelpers import (
+    ROOT,
+    Cluster,
+    prepare_recipe,
+    recipe_command,
+    run_tasks,
+    running_pod,
+)
 
 PRELUDE = (ROOT / "roles" / "recipe" / "files" / "prelude.sh").read_text().rstrip()
 GREET = 'emit_check greet "$1" true "hello $1"\nemit_check refuse "$1" false "not today"\n'
 
 
-def recipe_command(script: str, name: str, args: list[str]) -> list[str]:
-    """The command the recipe role builds (the file lookup strips the prelude's trailing newline)."""
+def script_command(script: str, name: str, args: list[str]) -> list[str]:
+    """The command the recipe role builds for a script of the user's (the file lookup strips the prelude's newline)."""
     return ["sh", "-c", PRELUDE + "\n" + script, name, *args]
-
-
-def prepare(
-    cluster: Cluster, namespace: str, pods: list[str], container: str, command: list[str], tmp_path: Path
-) -> int:
-    """Run ``command`` here for real and serve its output as ``container``'s log in each pod."""
-    output, code = real_run(command)
-    assert code is not None
-    for pod in pods:
-        log_file = tmp_path / f"{pod}-{container}.log"
-        log_file.write_text(cri_log(output))
-        serve_logs(cluster, namespace, pod, container, log_file)
-    return code
 
 
 def include_recipe(cluster: Cluster, **role_vars: Any) -> list[dict[str, Any]]:
@@ -50,8 +47,8 @@ def test_recipe_role_runs_a_script_in_every_selected_pod(cluster: Cluster, names
     pods = ["web-0", "web-1"]
     for pod in pods:
         running_pod(cluster, namespace, pod, metadata={"labels": {"app": "web"}})
-    command = recipe_command(GREET, "greet", ["world"])
-    code = prepare(cluster, namespace, pods, "kd-greet-run1", command, tmp_path)
+    command = script_command(GREET, "greet", ["world"])
+    _output, code = prepare_recipe(cluster, [(namespace, p) for p in pods], "kd-greet-run1", command, tmp_path)
     role_vars = {
         "recipe_name": "greet",
         "recipe_script": GREET,
@@ -117,3 +114,61 @@ def test_recipe_role_rejects_bad_input(cluster: Cluster, namespace: str, tmp_pat
     assert failure["failed"] is True
     assert "recipe_run_id of lower-case letters, digits and '-'" in failure["msg"]
     assert 'run_id="Run_1"' in failure["msg"]
+
+
+def include_role(cluster: Cluster, role: str, **role_vars: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f"Run {role}",
+            "ansible.builtin.include_role": {"name": f"kubedebug.ephemeral.{role}"},
+            "vars": {f"{role}_auth": {"kubeconfig": cluster.kubeconfig}, **role_vars},
+        }
+    ]
+
+
+def test_processes_and_filesystem_roles(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    # A distroless-style target: one container, nothing in it the recipes rely on.
+    running_pod(
+        cluster, namespace, "api", containers=[{"name": "api", "image": "gcr.io/distroless/static-debian12:nonroot"}]
+    )
+    proc_cmd = recipe_command("processes", [])
+    proc_out, proc_code = prepare_recipe(cluster, [(namespace, "api")], "kd-processes-inc1", proc_cmd, tmp_path)
+    fs_cmd = recipe_command("filesystem", ["--max-bytes", "65536", "/etc/hostname"])
+    fs_out, fs_code = prepare_recipe(cluster, [(namespace, "api")], "kd-filesystem-inc1", fs_cmd, tmp_path)
+    common = {"namespace": namespace, "pod": "api", "run_id": "inc1", "wait_timeout": 30}
+
+    tasks = include_role(
+        cluster, "processes", **{f"processes_{k}": v for k, v in common.items()}, processes_env={"KWOK_EXIT_CODE": str(proc_code)}
+    ) + include_role(
+        cluster, "filesystem", **{f"filesystem_{k}": v for k, v in common.items()},
+        filesystem_paths=["/etc/hostname"], filesystem_fetch_dir=str(tmp_path / "fetched"),
+        filesystem_env={"KWOK_EXIT_CODE": str(fs_code)},
+    )  # fmt: skip
+    got = run_tasks(tmp_path, tasks, "{'processes': processes_results, 'filesystem': filesystem_results}")
+
+    [proc] = got["processes"]
+    assert (proc["container"], proc["state"], proc["exit_code"], proc["target_container"]) == (
+        "kd-processes-inc1",
+        "terminated",
+        0,
+        "api",
+    )
+    assert proc["output"] == [json.loads(line) for line in proc_out.splitlines()]
+    summary = proc["output"][-1]
+    assert summary["check"] == "summary" and summary["count"] == len(proc["output"]) - 1 > 0
+    assert all(isinstance(p["pid"], int) and isinstance(p["cmdline"], list) for p in proc["output"][:-1])
+
+    [fs] = got["filesystem"]
+    assert fs["output"] == [json.loads(line) for line in fs_out.splitlines()]
+    [hostname] = [c for c in fs["output"] if c["check"] == "file"]
+    assert hostname["ok"] is True
+    # The role wrote the file's content on the controller, byte for byte.
+    fetched = tmp_path / "fetched" / namespace / "api" / hostname["resolved"].lstrip("/")
+    assert fetched.read_bytes() == base64.b64decode(hostname["content_base64"])
+    assert hashlib.sha256(fetched.read_bytes()).hexdigest() == hostname["sha256"]
+
+    for pod_container, command in (("kd-processes-inc1", proc_cmd), ("kd-filesystem-inc1", fs_cmd)):
+        spec = {c.name: c for c in cluster.core.read_namespaced_pod("api", namespace).spec.ephemeral_containers}
+        assert spec[pod_container].command == command
+        assert spec[pod_container].target_container_name == "api"  # profile general targets the first container
+        assert spec[pod_container].security_context.capabilities.add == ["SYS_PTRACE"]

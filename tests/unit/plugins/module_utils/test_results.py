@@ -55,6 +55,7 @@ BUSYBOX = "docker.io/library/busybox:1.36"
 DOCUMENTED_KEYS = {
     "namespace",
     "pod",
+    "node",
     "container",
     "image",
     "target_container",
@@ -89,16 +90,16 @@ def record(namespace: str, pod: str, container: str | None, **fields: Any) -> di
 # What records_for_pod makes of the recorded pods (values copied from the JSON files).
 EXITED = record(
     NS, "states", "exited",
-    image=BUSYBOX, state="terminated", reason="Error", exit_code=3,
+    node="node-000001", image=BUSYBOX, state="terminated", reason="Error", exit_code=3,
     started_at="2026-11-25T09:09:29Z", finished_at="2026-11-25T09:09:32Z", duration_seconds=3.0,
 )  # fmt: skip
 PULL_FAIL = record(
     NS, "states", "pull-fail",
-    image="registry.invalid/debug:1", state="waiting", reason="ImagePullBackOff",
+    node="node-000001", image="registry.invalid/debug:1", state="waiting", reason="ImagePullBackOff",
     message='Back-off pulling image "registry.invalid/debug:1"',
 )  # fmt: skip
-FRESH = record(NS, "states", "fresh", image=BUSYBOX, state="running", started_at="2026-11-25T09:09:30Z")
-DEBUG = record(NS, "debugged", "debug", image=BUSYBOX, target_container="app", state="running", started_at="2026-11-25T09:09:14Z")
+FRESH = record(NS, "states", "fresh", node="node-000001", image=BUSYBOX, state="running", started_at="2026-11-25T09:09:30Z")
+DEBUG = record(NS, "debugged", "debug", node="node-000000", image=BUSYBOX, target_container="app", state="running", started_at="2026-11-25T09:09:14Z")
 
 
 def moved(pod: dict[str, Any], namespace: str, name: str) -> dict[str, Any]:
@@ -204,7 +205,7 @@ def refs(*terms: str) -> Selection:
 
 
 def test_record_keys_are_the_documented_ones() -> None:
-    assert len(RECORD_KEYS) == len(set(RECORD_KEYS)) == 17
+    assert len(RECORD_KEYS) == len(set(RECORD_KEYS)) == 18
     assert set(RECORD_KEYS) == DOCUMENTED_KEYS
 
 
@@ -525,15 +526,15 @@ def test_records_for_pod_debugged_has_its_target() -> None:
 def test_records_for_pod_latest_digest() -> None:
     image = "docker.io/library/busybox:latest@sha256:" + "a" * 64
     assert records_for_pod(load_pod("debugged-latest-digest")) == [
-        record(NS, "digest", "debug", image=image, target_container="app", state="running", started_at="2026-11-25T09:11:47Z")
+        record(NS, "digest", "debug", node="node-000000", image=image, target_container="app", state="running", started_at="2026-11-25T09:11:47Z")
     ]
 
 
 def test_records_for_pod_early_states_are_waiting_or_pending() -> None:
     assert records_for_pod(load_pod("ephemeral-states-early")) == [
-        record(NS, "states", "exited", image=BUSYBOX, state="waiting", reason="ContainerCreating"),
-        record(NS, "states", "pull-fail", image="registry.invalid/debug:1", state="pending"),
-        record(NS, "states", "fresh", image=BUSYBOX, state="pending"),
+        record(NS, "states", "exited", node="node-000001", image=BUSYBOX, state="waiting", reason="ContainerCreating"),
+        record(NS, "states", "pull-fail", node="node-000001", image="registry.invalid/debug:1", state="pending"),
+        record(NS, "states", "fresh", node="node-000001", image=BUSYBOX, state="pending"),
     ]
 
 
@@ -579,7 +580,7 @@ def test_records_for_pod_container_asked_of_a_pod_without_any() -> None:
 def test_records_for_pod_a_container_without_a_status_is_pending() -> None:
     pod = load_pod("debugged")
     del pod["status"]["ephemeralContainerStatuses"]  # variant: the kubelet has not reported yet
-    assert records_for_pod(pod) == [record(NS, "debugged", "debug", image=BUSYBOX, target_container="app", state="pending")]
+    assert records_for_pod(pod) == [record(NS, "debugged", "debug", node="node-000000", image=BUSYBOX, target_container="app", state="pending")]
 
 
 def test_records_for_pod_terminated_with_a_message() -> None:
@@ -588,7 +589,7 @@ def test_records_for_pod_terminated_with_a_message() -> None:
     assert records_for_pod(pod) == [
         record(
             NS, "debugged", "debug",
-            image=BUSYBOX, target_container="app", state="terminated", reason="OOMKilled", message="out of memory",
+            node="node-000000", image=BUSYBOX, target_container="app", state="terminated", reason="OOMKilled", message="out of memory",
             exit_code=137, started_at="2026-11-25T09:09:14Z", finished_at="2026-11-26T09:09:13Z",
             duration_seconds=86399.0,  # one day less one second, across midnight
         )
@@ -795,7 +796,7 @@ def test_collect_waits_only_for_pods_not_done_and_uses_what_the_wait_returned() 
     assert records == [
         record(
             "ns-b", "finished", "debug",
-            image=BUSYBOX, target_container="app", state="terminated", reason="Completed", exit_code=0,
+            node="node-000000", image=BUSYBOX, target_container="app", state="terminated", reason="Completed", exit_code=0,
             started_at="2026-11-25T09:09:14Z", finished_at="2026-11-25T09:10:00Z", duration_seconds=46.0,
         ),
         DEBUG,  # not returned by the wait: reported as listed
