@@ -20,6 +20,7 @@ build_pid=$!
 stop_build() { kill -- "-$build_pid" 2>/dev/null || true; }
 trap stop_build EXIT
 
+step "Debian packages"; bash hack/prereqs.sh
 for c in $CONTROLLERS; do step "virtualenv: $c"; bash hack/venv.sh "$c"; done
 step "lint"; bash hack/lint.sh
 for c in $CONTROLLERS; do step "sanity: $c"; bash hack/sanity.sh "$c"; done
