@@ -18,3 +18,11 @@ echo
 echo "Point kubectl and Ansible at it with:"
 echo "  export KUBECONFIG=$kubeconfig"
 echo "  $KD_BIN/kubectl get pods -A"
+
+echo
+echo "Running playbooks/incident_response.yml against shop/web (reason DEMO-1)..."
+venv=$(bash "$ROOT/hack/venv.sh" latest | tail -n 1)
+collections=$(bash "$ROOT/hack/collections.sh")
+mkdir -p "$ROOT/.cache/demo"
+PATH="$venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$collections" ANSIBLE_HOME="$ROOT/.cache/ansible-home" \
+  "$venv/bin/python" "$ROOT/hack/demo_incident.py" "$kubeconfig" "$KD_BIN/kubectl" "$ROOT/.cache/demo/incidents"

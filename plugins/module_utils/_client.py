@@ -71,10 +71,11 @@ def translate_api_error(
             status=status,
         )
     if status == 403:
+        # Only this subresource is missing from the built-in roles on purpose (kubernetes#120909).
+        builtin = " (the built-in edit and admin roles do not include it)" if resource == "pods/ephemeralcontainers" else ""
         return KubedebugError(
-            f"{where}: permission denied: grant '{verb}' on '{resource}' in namespace {namespace!r} "
-            f"(the built-in edit and admin roles do not include it; see {RBAC_DOC}). "
-            f"API server said: {message}",
+            f"{where}: permission denied: grant '{verb}' on '{resource}' in namespace {namespace!r}{builtin}; "
+            f"see {RBAC_DOC}. API server said: {message}",
             status=status,
         )
     if status == 404 and resource == "pods/ephemeralcontainers" and not details.get("name"):
@@ -190,6 +191,94 @@ class EphemeralClient:
             kwargs["limit_bytes"] = limit_bytes
         return self._retrying(
             lambda: self.core.read_namespaced_pod_log(pod, namespace, _preload_content=False, **kwargs).data,
+            lambda exc: translate_api_error(
+                exc, namespace=namespace, pod=pod, container=container, verb="get", resource="pods/log"
+            ),
+        )
+
+    # -- snapshot reads (pod_snapshot_info) -----------------------------------
+
+    # What the kubelet answers (HTTP 400, passed on by the API server) when a
+    # container instance has no log to read.
+    NO_PREVIOUS_LOG = "previous terminated container"
+    NO_CURRENT_LOG = "is waiting to start"
+
+    def list_events(
+        self, namespace: str, *, field_selector: str | None = "involvedObject.kind=Pod", page_size: int = 500
+    ) -> list[dict[str, Any]]:
+        """Every core/v1 Event of ``namespace`` that ``field_selector`` matches (by default: the pods' events).
+
+        One LIST, read in pages of ``page_size`` so that a namespace with many
+        events never comes as one huge answer.
+        """
+        kwargs: dict[str, Any] = {"limit": page_size}
+        if field_selector:
+            kwargs["field_selector"] = field_selector
+        events: list[dict[str, Any]] = []
+        token = None
+        while True:
+            data = self._events_page(namespace, kwargs, token)
+            events.extend(data.get("items") or [])
+            token = (data.get("metadata") or {}).get("continue")
+            if not token:
+                return events
+
+    def _events_page(self, namespace: str, kwargs: Mapping[str, Any], token: str | None) -> dict[str, Any]:
+        page = dict(kwargs, _continue=token) if token else dict(kwargs)
+        return self._retrying(
+            lambda: self._json(self.core.list_namespaced_event, namespace, **page),
+            lambda exc: self._events_error(exc, namespace),
+        )
+
+    @staticmethod
+    def _events_error(exc: ApiException, namespace: str) -> KubedebugError:
+        message = _message(exc)[0]
+        if exc.status == 403:
+            return KubedebugError(
+                f"permission denied listing events in namespace {namespace!r}: grant 'list' on 'events' "
+                f"(see {RBAC_DOC}). API server said: {message}",
+                status=403,
+            )
+        return KubedebugError(
+            f"listing events in namespace {namespace!r} failed with HTTP {exc.status}: {message}", status=exc.status
+        )
+
+    def read_container_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        previous: bool = False,
+        tail_lines: int | None = None,
+        limit_bytes: int | None = None,
+    ) -> bytes | None:
+        """One container's current log, or with ``previous`` the log of its previous (restarted) instance.
+
+        Bounded by ``tail_lines`` and ``limit_bytes`` on the server side, like
+        ``read_logs``. ``None`` when the kubelet answers that there is no such
+        instance to read: 400 "previous terminated container ... not found" for
+        ``previous``, 400 "... is waiting to start" for the current one.
+        """
+        kwargs: dict[str, Any] = {"container": container}
+        if previous:
+            kwargs["previous"] = True
+        if tail_lines is not None:
+            kwargs["tail_lines"] = tail_lines
+        if limit_bytes is not None:
+            kwargs["limit_bytes"] = limit_bytes
+        no_instance = self.NO_PREVIOUS_LOG if previous else self.NO_CURRENT_LOG
+
+        def call() -> bytes | None:
+            try:
+                return self.core.read_namespaced_pod_log(pod, namespace, _preload_content=False, **kwargs).data
+            except ApiException as exc:
+                if exc.status == 400 and no_instance in _message(exc)[0]:
+                    return None
+                raise
+
+        return self._retrying(
+            call,
             lambda exc: translate_api_error(
                 exc, namespace=namespace, pod=pod, container=container, verb="get", resource="pods/log"
             ),

@@ -184,29 +184,26 @@ def cri_log(text: str) -> str:
 def serve_logs(cluster: Cluster, namespace: str, pod: str, container: str, log_file: Path) -> None:
     """Point kwok's log endpoint for one container at ``log_file`` (a per-pod Logs object)."""
     api = client.CustomObjectsApi(cluster.api_client)
-    entry = {"containers": [container], "logsFile": str(log_file)}
+    # A per-pod Logs object hides the cluster-wide default from the pod's other
+    # containers: give them the same stand-in line the cluster default serves.
+    default = log_file.parent / "kwok-default.log"
+    if not default.exists():
+        default.write_text(cri_log("kwok: no log fixture configured for this container"))
     try:
-        current = api.get_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", namespace, "logs", pod)
+        current = api.get_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", namespace, "logs", pod)["spec"]["logs"]
     except client.ApiException as exc:
         if exc.status != 404:
             raise
-        body = {
-            "apiVersion": "kwok.x-k8s.io/v1alpha1",
-            "kind": "Logs",
-            "metadata": {"name": pod, "namespace": namespace},
-            "spec": {"logs": [entry]},
-        }
-        api.create_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", namespace, "logs", body)
-        return
-    logs = [e for e in current["spec"]["logs"] if container not in e.get("containers", [])] + [entry]
-    api.patch_namespaced_custom_object(
-        "kwok.x-k8s.io",
-        "v1alpha1",
-        namespace,
-        "logs",
-        pod,
-        {"spec": {"logs": logs}},
-    )
+        current = None
+    logs = [e for e in current or [] if container not in e.get("containers", [])]
+    logs.append({"containers": [container], "logsFile": str(log_file)})
+    if not any(not e.get("containers") for e in logs):
+        logs.append({"logsFile": str(default)})
+    if current is None:
+        body = {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs", "metadata": {"name": pod, "namespace": namespace}}
+        api.create_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", namespace, "logs", {**body, "spec": {"logs": logs}})
+    else:
+        api.patch_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", namespace, "logs", pod, {"spec": {"logs": logs}})
 
 
 def simulate_debug_container(

@@ -252,7 +252,7 @@ def test_translate_403_rbac_names_verb_resource_and_namespace() -> None:
     assert err.status == 403
     assert err.msg == (
         f"pod {NS}/web: permission denied: grant 'patch' on 'pods/ephemeralcontainers' in namespace '{NS}' "
-        f"(the built-in edit and admin roles do not include it; see {RBAC_DOC}). "
+        f"(the built-in edit and admin roles do not include it); see {RBAC_DOC}. "
         'API server said: pods "web" is forbidden: User "jane" cannot patch resource "pods/ephemeralcontainers" in API group "" '
         'in the namespace "unit-fixtures"'
     )
@@ -262,7 +262,7 @@ def test_translate_403_rbac_for_get() -> None:
     err = translate(
         api_error(403, 'pods "web" is forbidden: User "jane" cannot get resource "pods"'), verb="get", resource="pods"
     )
-    assert err.msg.startswith(f"pod {NS}/web: permission denied: grant 'get' on 'pods' in namespace '{NS}' ")
+    assert err.msg.startswith(f"pod {NS}/web: permission denied: grant 'get' on 'pods' in namespace '{NS}'; see {RBAC_DOC}. ")
     assert err.msg.endswith('API server said: pods "web" is forbidden: User "jane" cannot get resource "pods"')
 
 
@@ -488,7 +488,7 @@ def test_read_pod_forbidden() -> None:
     api, _unused = make_client(FakeCore(read_namespaced_pod=[api_error(403, "no")]))
     with pytest.raises(KubedebugError) as excinfo:
         api.read_pod(NS, "web")
-    assert excinfo.value.msg.startswith(f"pod {NS}/web: permission denied: grant 'get' on 'pods' in namespace '{NS}' ")
+    assert excinfo.value.msg.startswith(f"pod {NS}/web: permission denied: grant 'get' on 'pods' in namespace '{NS}'; see {RBAC_DOC}. ")
 
 
 # --------------------------------------------------------------------------- add_ephemeral
@@ -818,7 +818,7 @@ def test_annotate_forbidden() -> None:
     with pytest.raises(KubedebugError) as excinfo:
         api.annotate(NS, "web", {"a": "b"}, dry_run=False)
     assert excinfo.value.msg.startswith(
-        f"pod {NS}/web: permission denied: grant 'patch' on 'pods' in namespace '{NS}' "
+        f"pod {NS}/web: permission denied: grant 'patch' on 'pods' in namespace '{NS}'; see {RBAC_DOC}. "
     )
 
 

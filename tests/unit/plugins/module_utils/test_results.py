@@ -1131,8 +1131,8 @@ def test_collect_with_ephemeral_client() -> None:
         dict(
             DEBUG, namespace="ns-b", pod="web-0",
             error=(
-                "pod ns-b/web-0: permission denied: grant 'get' on 'pods/log' in namespace 'ns-b' (the built-in edit and admin "
-                f"roles do not include it; see {RBAC_DOC}). API server said: "
+                f"pod ns-b/web-0: permission denied: grant 'get' on 'pods/log' in namespace 'ns-b'; see {RBAC_DOC}. "
+                "API server said: "
                 'pods "web-0" is forbidden: User "jane" cannot get resource "pods/log"'
             ),
         ),
