@@ -118,7 +118,8 @@ def run_tasks(
     env: dict[str, str] | None = None,
     play_extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run ``tasks`` in a play on localhost and return the value of the expression ``save`` afterwards.
+    """Run ``tasks`` in a play on localhost and return the value of the expression ``save`` afterwards (a list comes
+    back as ``{"_list": [...]}``).
 
     The value is written by a last task that runs even in check mode. The play's
     output is added as ``_stdout``.
@@ -155,6 +156,8 @@ def run_tasks(
     result = json.loads(out.read_text())
     if isinstance(result, dict):
         result["_stdout"] = proc.stdout
+    else:
+        result = {"_list": result, "_stdout": proc.stdout}
     out.unlink()
     return result
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import socket
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +175,50 @@ def test_processes_and_filesystem_roles(cluster: Cluster, namespace: str, tmp_pa
         assert spec[pod_container].command == command
         assert spec[pod_container].target_container_name == "api"  # profile general targets the first container
         assert spec[pod_container].security_context.capabilities.add == ["SYS_PTRACE"]
+
+
+def test_capture_role_lands_the_pcap_on_the_controller(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    running_pod(cluster, namespace, "web")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def traffic() -> None:  # loopback only: a few real TCP connections while the capture runs
+        while not stop.is_set():
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"ping")
+                listener.accept()[0].close()
+            time.sleep(0.2)
+
+    command = recipe_command(
+        "capture",
+        ["--duration", "3", "--count", "1000", "--max-bytes", "5242880", "--interface", "lo", "--", f"tcp port {port}"],
+    )
+    worker = threading.Thread(target=traffic, daemon=True)
+    worker.start()
+    try:
+        output, code = prepare_recipe(cluster, [(namespace, "web")], "kd-capture-pcap1", command, tmp_path)
+    finally:
+        stop.set()
+        worker.join(5)
+        listener.close()
+    captured = json.loads(output.splitlines()[0])
+    assert captured["check"] == "capture" and captured["ok"] is True and captured["packets"] > 0, captured
+
+    tasks = include_role(
+        cluster, "capture", capture_namespace=namespace, capture_pod="web", capture_run_id="pcap1", capture_duration=3,
+        capture_interface="lo", capture_filter=f"tcp port {port}", capture_wait_timeout=30,
+        capture_dest_dir=str(tmp_path / "pcaps"), capture_env={"KWOK_EXIT_CODE": str(code)},
+    )  # fmt: skip
+    got = run_tasks(tmp_path, tasks, "capture_results")
+    [record] = got["_list"]
+    assert record["output"][0]["sha256"] == captured["sha256"]
+    pcap = tmp_path / "pcaps" / namespace / "web.pcap"
+    data = pcap.read_bytes()
+    assert data == base64.b64decode(captured["pcap_base64"])
+    assert hashlib.sha256(data).hexdigest() == captured["sha256"] and len(data) == captured["size"]
+    assert record["pcap"] == {"path": str(pcap), "size": len(data), "sha256": captured["sha256"]}
+    spec = cluster.core.read_namespaced_pod("web", namespace).spec.ephemeral_containers[0]
+    assert spec.command == command and sorted(spec.security_context.capabilities.add) == ["NET_ADMIN", "NET_RAW"]

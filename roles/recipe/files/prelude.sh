@@ -2,7 +2,7 @@
 # kubedebug.ephemeral recipe prelude: POSIX sh helpers every recipe script starts with.
 # Recipes print one JSON object per line on stdout (the container's log); the
 # ephemeral_results lookup parses them with parse=json_lines. Works with dash,
-# bash and busybox sh; needs only sed and printf.
+# bash and busybox sh; needs printf, sed and grep.
 
 # The log is parsed line by line as JSON: a stray error message would break it, so
 # recipes report failures as checks and stderr goes nowhere.
