@@ -12,21 +12,6 @@ from __future__ import annotations
 class ModuleDocFragment:
     DOCUMENTATION = r"""
 options:
-  namespace:
-    description:
-      - The namespace of bare pod names, and of the pods a selector is applied to.
-    type: str
-  label_selector:
-    description:
-      - Select pods by label instead of naming them, for example V(app.kubernetes.io/name=web). Several are ANDed.
-      - Applies to the pods of O(namespace) or, with O(all_namespaces=true), of every namespace.
-    type: list
-    elements: str
-  all_namespaces:
-    description:
-      - Look at pods in every namespace (one cluster-wide LIST), instead of naming pods or a O(namespace).
-    type: bool
-    default: false
   container:
     description:
       - The ephemeral container name(s) to collect. Every ephemeral container of each pod when omitted.

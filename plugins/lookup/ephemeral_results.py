@@ -22,6 +22,7 @@ author:
 extends_documentation_fragment:
   - kubedebug.ephemeral.auth
   - kubedebug.ephemeral.auth.plugins
+  - kubedebug.ephemeral.selection
   - kubedebug.ephemeral.results
 options:
   _terms:
@@ -155,9 +156,10 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results import (
     collect,
     collection_failure,
+    empty_selection_warning,
     options_from,
-    selection_from,
 )
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import selection_from_options
 
 display = Display()
 
@@ -171,12 +173,7 @@ class LookupModule(LookupBase):
                 "ephemeral_results: the kubernetes Python client is required on the controller (pip install kubernetes)"
             )
         try:
-            selection = selection_from(
-                [str(t) for t in terms],
-                self.get_option("namespace"),
-                self.get_option("label_selector"),
-                self.get_option("all_namespaces"),
-            )
+            selection = selection_from_options([str(t) for t in terms], self.get_option)
             opts = options_from(self.get_option)
             client = EphemeralClient(create_api_client(auth_from_plugin(self)))
             records = collect(client, selection, opts)
@@ -185,6 +182,7 @@ class LookupModule(LookupBase):
         failure = collection_failure(records)
         if failure:
             raise AnsibleLookupError(f"ephemeral_results: {failure}")
-        if not records and not selection.refs:
-            display.warning("ephemeral_results: the selection matched no pods with ephemeral containers")
+        warning = empty_selection_warning(selection, records)
+        if warning:
+            display.warning(f"ephemeral_results: {warning}")
         return records

@@ -10,7 +10,13 @@ from collections.abc import Callable
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    auth_from_module,
+    create_api_client,
+)
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
 
 
@@ -25,3 +31,8 @@ def run_module(module: AnsibleModule, run: Callable[[AnsibleModule], None]) -> N
     except Exception as exc:  # pylint: disable=broad-exception-caught
         # Say what failed; the traceback stays available with -vvv.
         module.fail_json(msg=f"unexpected error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
+
+
+def module_client(module: AnsibleModule) -> EphemeralClient:
+    """The Kubernetes client for the module's connection options (doc fragment ``kubedebug.ephemeral.auth``)."""
+    return EphemeralClient(create_api_client(auth_from_module(module)))

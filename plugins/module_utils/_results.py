@@ -20,6 +20,7 @@ from typing import Any
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import Selection, not_found, select
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import container_state, pod_ref
 
 PARSE_MODES = ("raw", "lines", "json", "json_lines")
@@ -32,16 +33,6 @@ RECORD_KEYS = (
     "namespace", "pod", "node", "container", "image", "target_container", "state", "reason", "message", "exit_code",
     "started_at", "finished_at", "duration_seconds", "logs", "output", "truncated", "parse_error", "error",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which pods: explicit references, or a selector over namespaces (``None``: all namespaces)."""
-
-    refs: tuple[tuple[str, str], ...] = ()
-    namespaces: tuple[str, ...] | None = ()
-    label_selector: str | None = None
-    field_selector: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,46 +61,6 @@ def options_from(get: Callable[[str], Any]) -> Options:
     )
 
 
-def parse_ref(term: str, default_namespace: str | None) -> tuple[str, str]:
-    """``namespace/pod``, or a bare pod name in ``default_namespace``."""
-    term = term.strip()
-    if term.count("/") == 1:
-        namespace, pod = term.split("/")
-    elif "/" not in term and default_namespace:
-        namespace, pod = default_namespace, term
-    elif "/" not in term:
-        raise KubedebugError(
-            f"pod reference {term!r} has no namespace: write namespace/pod or set the namespace option"
-        )
-    else:
-        raise KubedebugError(f"pod reference {term!r} is not of the form namespace/pod")
-    if not namespace or not pod:
-        raise KubedebugError(f"pod reference {term!r} is not of the form namespace/pod")
-    return namespace, pod
-
-
-def selection_from(
-    pods: Iterable[str], namespace: str | None, label_selector: Iterable[str] | str | None, all_namespaces: bool
-) -> Selection:
-    """The selection the lookup's terms or the info module's options describe."""
-    pods = [p for p in pods if p]
-    labels = [label_selector] if isinstance(label_selector, str) else list(label_selector or [])
-    labels = [label for label in labels if label]
-    if pods and labels:
-        raise KubedebugError("name pods or give a label_selector, not both")
-    if pods:
-        if all_namespaces:
-            raise KubedebugError("all_namespaces applies to a label_selector, not to named pods")
-        return Selection(refs=tuple(parse_ref(p, namespace) for p in pods))
-    if not namespace and not all_namespaces:
-        if labels:
-            raise KubedebugError("a label_selector needs a namespace (or all_namespaces: true)")
-        raise KubedebugError(
-            "name the pods (namespace/pod), or give a namespace (or all_namespaces: true) and optionally a label_selector"
-        )
-    return Selection(namespaces=None if all_namespaces else (namespace or "",), label_selector=",".join(labels) or None)
-
-
 def collection_failure(records: list[dict[str, Any]]) -> str | None:
     """The error to raise when records exist but not one could be collected."""
     errors = [r["error"] for r in records if r["error"]]
@@ -117,6 +68,13 @@ def collection_failure(records: list[dict[str, Any]]) -> str | None:
         return None
     more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
     return "nothing could be collected: " + "; ".join(errors[:3]) + more
+
+
+def empty_selection_warning(selection: Selection, records: list[dict[str, Any]]) -> str | None:
+    """The warning when a selector found nothing to report (a named pod always gives a record)."""
+    if records or selection.refs:
+        return None
+    return "the selection matched no pods with ephemeral containers"
 
 
 def validate_options(opts: Options) -> None:
@@ -226,38 +184,11 @@ def sort_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(records, key=lambda r: (r["namespace"], r["pod"], r["container"] or ""))
 
 
-def select(client: EphemeralClient, selection: Selection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The pods to collect from, and error records for references that do not exist.
-
-    One LIST per namespace (a single-pod namespace uses a field selector).
-    """
-    if not selection.refs:
-        namespaces = None if selection.namespaces is None else list(dict.fromkeys(selection.namespaces))
-        pods = client.list_pods(
-            namespaces, label_selector=selection.label_selector, field_selector=selection.field_selector
-        )
-        return pods, []
-    wanted: dict[str, list[str]] = {}
-    for namespace, name in selection.refs:
-        wanted.setdefault(namespace, [])
-        if name not in wanted[namespace]:
-            wanted[namespace].append(name)
-    pods, missing = [], []
-    for namespace, names in wanted.items():
-        field = f"metadata.name={names[0]}" if len(names) == 1 else None
-        found = {p["metadata"]["name"]: p for p in client.list_pods([namespace], field_selector=field)}
-        for name in names:
-            if name in found:
-                pods.append(found[name])
-            else:
-                missing.append(empty_record(namespace, name, None, f"pod {namespace}/{name} not found"))
-    return pods, missing
-
-
 def collect(client: EphemeralClient, selection: Selection, opts: Options) -> list[dict[str, Any]]:
     """Records for every selected pod and container, ordered by namespace, pod and container."""
     validate_options(opts)
-    pods, missing = select(client, selection)
+    pods, absent = select(client, selection)
+    missing = [empty_record(namespace, name, None, not_found(namespace, name)) for namespace, name in absent]
     if opts.wait_for != "none":
         targets: dict[str, list[str]] = {}
         for pod in pods:

@@ -5,7 +5,7 @@
 
 Used by the ``pod_snapshot_info`` module. The functions that turn the API's pod
 and event JSON into records are pure; ``snapshot`` does the I/O through
-``_client.EphemeralClient``: the pod LISTs of ``_results.select``, one event
+``_client.EphemeralClient``: the pod LISTs of ``_selection.select``, one event
 LIST per namespace, and the log reads, with bounded concurrency.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results import Selection, select
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import Selection, not_found, select
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import container_state, pod_ref
 
 DEFAULT_EVENTS_LIMIT = 20
@@ -282,7 +282,7 @@ def log_entry(current: bytes | None, previous: bytes | None, limit_bytes: int | 
 def select_pods(client: EphemeralClient, selection: Selection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The selected pods, and records with an error for named pods that could not be read.
 
-    Named pods are looked up one namespace at a time (``_results.select``): a
+    Named pods are looked up one namespace at a time (``_selection.select``): a
     namespace whose pods may not be listed gives error records for its pods, and
     the other namespaces are still read. A selector that cannot be listed raises.
     """
@@ -300,7 +300,7 @@ def select_pods(client: EphemeralClient, selection: Selection) -> tuple[list[dic
             missing.extend(missing_record(namespace, name, exc.msg) for name in dict.fromkeys(n for _ns, n in refs))
             continue
         pods.extend(found)
-        missing.extend(missing_record(r["namespace"], r["pod"], r["error"]) for r in absent)
+        missing.extend(missing_record(ns, name, not_found(ns, name)) for ns, name in absent)
     return pods, missing
 
 

@@ -351,17 +351,19 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
-    AUTH_ARG_SPEC,
-    auth_from_module,
-    create_api_client,
-)
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import AUTH_ARG_SPEC
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import (
     AUDIT_ANNOTATION_PREFIX,
     EphemeralClient,
 )
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import run_module
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import module_client, run_module
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import (
+    Selection,
+    join_selectors,
+    not_found,
+    select,
+)
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import (
     ADD,
     CONFLICT,
@@ -456,16 +458,18 @@ def check_selection(params: dict[str, Any]) -> None:
 
 
 def select_pods(client: EphemeralClient, params: dict[str, Any]) -> list[dict[str, Any]]:
-    labels = ",".join(params["label_selector"] or []) or None
-    fields = ",".join(params["field_selector"] or []) or None
     if params["pod"]:
         namespace = params["namespace"][0]
-        pods = client.list_pods([namespace], field_selector=f"metadata.name={params['pod']}")
-        if not pods:
-            raise KubedebugError(f"pod {namespace}/{params['pod']} not found: check the pod name and namespace")
+        pods, missing = select(client, Selection(refs=((namespace, params["pod"]),)))
+        if missing:
+            raise KubedebugError(f"{not_found(namespace, params['pod'])}: check the pod name and namespace")
         return pods
-    namespaces = None if params["all_namespaces"] else list(dict.fromkeys(params["namespace"]))
-    return client.list_pods(namespaces, label_selector=labels, field_selector=fields)
+    selection = Selection(
+        namespaces=None if params["all_namespaces"] else tuple(params["namespace"]),
+        label_selector=join_selectors(params["label_selector"]),
+        field_selector=join_selectors(params["field_selector"]),
+    )
+    return select(client, selection)[0]
 
 
 def _result(
@@ -587,7 +591,7 @@ def run(module: AnsibleModule) -> None:
     req = request_from_params(params)
     check_selection(params)
     validate_request(req)
-    client = EphemeralClient(create_api_client(auth_from_module(module)))
+    client = module_client(module)
     pods = select_pods(client, params)
     by_ref = {((p.get("metadata") or {}).get("namespace"), (p.get("metadata") or {}).get("name")): p for p in pods}
     plans = plan_pods(req, pods)

@@ -20,6 +20,8 @@ author:
   - kubedebug.ephemeral contributors (@kubedebug)
 extends_documentation_fragment:
   - kubedebug.ephemeral.auth
+  - kubedebug.ephemeral.selection
+  - kubedebug.ephemeral.selection.modules
   - kubedebug.ephemeral.results
 attributes:
   check_mode:
@@ -34,13 +36,6 @@ attributes:
     description: When run twice in a row outside check mode, with the same arguments, the second run indicates no change.
     support: full
 options:
-  pod:
-    description:
-      - Pod references, V(namespace/pod) or a bare name in O(namespace). Mutually exclusive with O(label_selector).
-      - Without O(pod), every pod in O(namespace) (or in all namespaces) is looked at, narrowed by O(label_selector).
-    type: list
-    elements: str
-    aliases: [name]
   wait_for:
     description:
       - Wait until every selected container V(running) (or finished), or V(terminated), before reporting.
@@ -155,31 +150,27 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
-    AUTH_ARG_SPEC,
-    auth_from_module,
-    create_api_client,
-)
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import run_module
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import AUTH_ARG_SPEC
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import module_client, run_module
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results import (
     DEFAULT_LIMIT_BYTES,
     PARSE_MODES,
     WAIT_MODES,
     collect,
     collection_failure,
+    empty_selection_warning,
     options_from,
-    selection_from,
+)
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import (
+    SELECTION_ARG_SPEC,
+    SELECTION_MUTUALLY_EXCLUSIVE,
+    selection_from_options,
 )
 
 
 def argument_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = dict(AUTH_ARG_SPEC)
+    spec: dict[str, Any] = {**AUTH_ARG_SPEC, **SELECTION_ARG_SPEC}
     spec.update(
-        pod=dict(type="list", elements="str", aliases=["name"]),
-        namespace=dict(type="str"),
-        label_selector=dict(type="list", elements="str"),
-        all_namespaces=dict(type="bool", default=False),
         container=dict(type="list", elements="str"),
         wait_for=dict(type="str", default="none", choices=list(WAIT_MODES)),
         wait_timeout=dict(type="int", default=120),
@@ -193,13 +184,12 @@ def argument_spec() -> dict[str, Any]:
 
 
 def run(module: AnsibleModule) -> None:
-    p = module.params
-    selection = selection_from(p["pod"] or [], p["namespace"], p["label_selector"], p["all_namespaces"])
-    opts = options_from(p.get)
-    client = EphemeralClient(create_api_client(auth_from_module(module)))
-    records = collect(client, selection, opts)
-    if not records and not selection.refs:
-        module.warn("the selection matched no pods with ephemeral containers")
+    selection = selection_from_options(module.params["pod"] or [], module.params.get)
+    opts = options_from(module.params.get)
+    records = collect(module_client(module), selection, opts)
+    warning = empty_selection_warning(selection, records)
+    if warning:
+        module.warn(warning)
     failure = collection_failure(records)
     if failure:
         module.fail_json(msg=failure, results=records, changed=False)
@@ -210,7 +200,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(),
         supports_check_mode=True,
-        mutually_exclusive=[("pod", "label_selector"), ("pod", "all_namespaces"), ("namespace", "all_namespaces")],
+        mutually_exclusive=SELECTION_MUTUALLY_EXCLUSIVE,
     )
     run_module(module, run)
 

@@ -24,6 +24,8 @@ author:
   - kubedebug.ephemeral contributors (@kubedebug)
 extends_documentation_fragment:
   - kubedebug.ephemeral.auth
+  - kubedebug.ephemeral.selection
+  - kubedebug.ephemeral.selection.modules
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -37,31 +39,6 @@ attributes:
     description: When run twice in a row outside check mode, with the same arguments, the second run indicates no change.
     support: full
 options:
-  pod:
-    description:
-      - Pod references, V(namespace/pod) or a bare name in O(namespace). Mutually exclusive with O(label_selector).
-      - Without O(pod), every pod in O(namespace) (or in all namespaces) is looked at, narrowed by O(label_selector).
-      - A named pod that does not exist gets a record whose C(error) says so; its events are still returned, since
-        the events of a deleted pod outlive it (for an hour by default).
-    type: list
-    elements: str
-    aliases: [name]
-  namespace:
-    description:
-      - The namespace of bare pod names, and of the pods a selector is applied to.
-    type: str
-  label_selector:
-    description:
-      - Select pods by label instead of naming them, for example V(app.kubernetes.io/name=web). Several are ANDed.
-      - Applies to the pods of O(namespace) or, with O(all_namespaces=true), of every namespace.
-    type: list
-    elements: str
-  all_namespaces:
-    description:
-      - Look at pods in every namespace (one cluster-wide C(LIST)), instead of naming pods or a O(namespace).
-      - Events are still listed one namespace at a time, for the namespaces of the pods found.
-    type: bool
-    default: false
   events_limit:
     description:
       - At most this many events per pod, the newest ones.
@@ -93,6 +70,8 @@ options:
     type: int
     default: 10
 notes:
+  - A named pod that does not exist gets a record whose C(error) says so; its events are still returned, since the
+    events of a deleted pod outlive it (for an hour by default).
   - The task fails only when not one selected pod could be read; the records are returned with the failure too.
   - A selection that matches no pods is not a failure; it gives a warning and an empty RV(pods) list.
   - Needs C(list) on C(pods), C(list) on C(events) (unless O(events_limit=0)) and C(get) on C(pods/log)
@@ -309,14 +288,13 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
-    AUTH_ARG_SPEC,
-    auth_from_module,
-    create_api_client,
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import AUTH_ARG_SPEC
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import module_client, run_module
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import (
+    SELECTION_ARG_SPEC,
+    SELECTION_MUTUALLY_EXCLUSIVE,
+    selection_from_options,
 )
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import run_module
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results import selection_from
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._snapshot import (
     DEFAULT_EVENTS_LIMIT,
     DEFAULT_LIMIT_BYTES,
@@ -328,12 +306,8 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._snapshot impo
 
 
 def argument_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = dict(AUTH_ARG_SPEC)
+    spec: dict[str, Any] = {**AUTH_ARG_SPEC, **SELECTION_ARG_SPEC}
     spec.update(
-        pod=dict(type="list", elements="str", aliases=["name"]),
-        namespace=dict(type="str"),
-        label_selector=dict(type="list", elements="str"),
-        all_namespaces=dict(type="bool", default=False),
         events_limit=dict(type="int", default=DEFAULT_EVENTS_LIMIT),
         logs=dict(type="bool", default=True),
         tail_lines=dict(type="int", default=DEFAULT_TAIL_LINES),
@@ -344,11 +318,9 @@ def argument_spec() -> dict[str, Any]:
 
 
 def run(module: AnsibleModule) -> None:
-    p = module.params
-    selection = selection_from(p["pod"] or [], p["namespace"], p["label_selector"], p["all_namespaces"])
-    opts = options_from(p.get)
-    client = EphemeralClient(create_api_client(auth_from_module(module)))
-    records = snapshot(client, selection, opts)
+    selection = selection_from_options(module.params["pod"] or [], module.params.get)
+    opts = options_from(module.params.get)
+    records = snapshot(module_client(module), selection, opts)
     if not records:
         module.warn("the selection matched no pods")
     failure = snapshot_failure(records)
@@ -361,7 +333,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(),
         supports_check_mode=True,
-        mutually_exclusive=[("pod", "label_selector"), ("pod", "all_namespaces"), ("namespace", "all_namespaces")],
+        mutually_exclusive=SELECTION_MUTUALLY_EXCLUSIVE,
     )
     run_module(module, run)
 

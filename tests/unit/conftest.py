@@ -4,40 +4,19 @@ hack/unit.sh puts a tree on PYTHONPATH in which this repository is importable as
 ``ansible_collections.kubedebug.ephemeral``; unit tests import plugin code from there.
 
 Recorded API objects live in ``fixtures/`` (see fixtures/README.md for how they were
-captured). Every fixture below hands out a fresh deep copy, so a test may edit what it
-gets without affecting any other test.
+captured) and are loaded by ``api_objects.py``, which test modules import directly (a
+conftest.py is not a module to import from). Every fixture below hands out a fresh deep
+copy, so a test may edit what it gets without affecting any other test.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 from collections.abc import Callable
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@cache
-def _load(relative: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))
-
-
-def load_pod(name: str) -> dict[str, Any]:
-    """A recorded pod (``fixtures/pods/<name>.json``), as ``kubectl get pod -o json`` returned it."""
-    return copy.deepcopy(_load(f"pods/{name}.json"))
-
-
-def load_status(name: str) -> dict[str, Any]:
-    """A recorded API error (``fixtures/status/<name>.json``): ``{"status", "reason", "body"}``."""
-    return copy.deepcopy(_load(f"status/{name}.json"))
-
-
-POD_FIXTURES = tuple(sorted(p.stem for p in (FIXTURES / "pods").glob("*.json")))
+from ansible_collections.kubedebug.ephemeral.tests.unit.api_objects import load_pod, load_status
 
 
 @pytest.fixture

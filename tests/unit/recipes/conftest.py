@@ -24,7 +24,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,21 +35,6 @@ ROOT = Path(__file__).resolve().parents[3]
 PRELUDE = ROOT / "roles" / "recipe" / "files" / "prelude.sh"
 BUSYBOX = shutil.which("busybox")
 BASH = shutil.which("bash")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Keep ``from conftest import ...`` (tests/unit/plugins) pointing at tests/unit/conftest.py.
-
-    pytest drops ``sys.modules["conftest"]`` before it imports a conftest.py that is not in a
-    package, so loading this file would otherwise shadow tests/unit/conftest.py for the test
-    modules that import helpers from it. This hook runs as soon as this file is registered.
-    """
-    parent = ROOT / "tests" / "unit" / "conftest.py"
-    for plugin in config.pluginmanager.get_plugins():
-        plugin_file = getattr(plugin, "__file__", None)
-        if plugin_file and Path(plugin_file).resolve() == parent:
-            sys.modules["conftest"] = plugin
-            return
 
 
 def recipe_script(name: str) -> str:

@@ -9,7 +9,6 @@ import base64
 import http.server
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,6 +32,7 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
     resolve_auth,
 )
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.ephemeral.tests.unit.local_http import serving
 
 FAKE_CA = "-----BEGIN CERTIFICATE-----\nZmFrZSBjYQ==\n-----END CERTIFICATE-----\n"
 FAKE_CERT = "-----BEGIN CERTIFICATE-----\nZmFrZSBjZXJ0\n-----END CERTIFICATE-----\n"
@@ -534,14 +534,8 @@ class _RecordingHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def api_server() -> Iterator[str]:
     _RecordingHandler.requests = []
-    server = http.server.HTTPServer(("127.0.0.1", 0), _RecordingHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(http.server.HTTPServer(("127.0.0.1", 0), _RecordingHandler)) as server:
         yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_headers_on_the_wire_and_environment_proxy_ignored(api_server: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,15 +17,12 @@ import copy
 import http.server
 import inspect
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http import HTTPStatus
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
 import kubernetes
 import pytest
-from conftest import load_pod, load_status
 from kubernetes import client as k8s_client
 from kubernetes.client.rest import ApiException
 from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
@@ -41,6 +38,8 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import
 )
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import patch_body
+from ansible_collections.kubedebug.ephemeral.tests.unit.api_objects import api_error, load_pod, load_status
+from ansible_collections.kubedebug.ephemeral.tests.unit.local_http import serving, without_proxies
 
 NS = "unit-fixtures"
 CLIENT_MAJOR = int(kubernetes.__version__.split(".")[0])
@@ -54,27 +53,6 @@ BODY = patch_body([], DEBUG_SPEC)
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def api_error(
-    status: int, message: str = "", *, details: dict[str, Any] | None = None, headers: dict[str, str] | None = None
-) -> ApiException:
-    """An ApiException like the client raises for an API server Status answer."""
-    exc = ApiException(status=status, reason=HTTPStatus(status).phrase)
-    exc.body = json.dumps(
-        {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": message,
-            "reason": HTTPStatus(status).phrase.replace(" ", ""),
-            "details": details or {},
-            "code": status,
-        }
-    )
-    exc.headers = headers
-    return exc
 
 
 def recorded_error(name: str) -> ApiException:
@@ -160,60 +138,41 @@ class FakeCore:
         return self._answer("patch_namespaced_pod_ephemeralcontainers", (name, namespace, body), kwargs)
 
 
+def _explicit_patch(method: str) -> Callable[..., Response]:
+    """A PATCH method with the explicit signature of clients >= 36, for ``FakeCoreWithContentType``."""
+
+    def patch(
+        self: FakeCore,
+        name,
+        namespace,
+        body,
+        pretty=None,
+        dry_run=None,
+        field_manager=None,
+        field_validation=None,
+        force=None,
+        _preload_content=True,
+        _request_timeout=None,
+        _content_type=None,
+        _headers=None,
+    ):
+        kwargs = {
+            "dry_run": dry_run,
+            "field_validation": field_validation,
+            "_preload_content": _preload_content,
+            "_content_type": _content_type,
+        }
+        # Record what FakeCore would: only the arguments the caller passed.
+        return self._answer(method, (name, namespace, body), {k: v for k, v in kwargs.items() if v is not None})
+
+    return patch
+
+
 class FakeCoreWithContentType(FakeCore):
     """CoreV1Api with the explicit signatures of clients >= 36 (which take ``_content_type``)."""
 
-    def patch_namespaced_pod(
-        self,
-        name,
-        namespace,
-        body,
-        pretty=None,
-        dry_run=None,
-        field_manager=None,
-        field_validation=None,
-        force=None,
-        _preload_content=True,
-        _request_timeout=None,
-        _content_type=None,
-        _headers=None,
-    ):
-        kwargs = {
-            "dry_run": dry_run,
-            "field_validation": field_validation,
-            "_preload_content": _preload_content,
-            "_content_type": _content_type,
-        }
-        return self._answer(
-            "patch_namespaced_pod", (name, namespace, body), {k: v for k, v in kwargs.items() if v is not None}
-        )
-
-    def patch_namespaced_pod_ephemeralcontainers(
-        self,
-        name,
-        namespace,
-        body,
-        pretty=None,
-        dry_run=None,
-        field_manager=None,
-        field_validation=None,
-        force=None,
-        _preload_content=True,
-        _request_timeout=None,
-        _content_type=None,
-        _headers=None,
-    ):
-        kwargs = {
-            "dry_run": dry_run,
-            "field_validation": field_validation,
-            "_preload_content": _preload_content,
-            "_content_type": _content_type,
-        }
-        return self._answer(
-            "patch_namespaced_pod_ephemeralcontainers",
-            (name, namespace, body),
-            {k: v for k, v in kwargs.items() if v is not None},
-        )
+    patch_namespaced_pod = _explicit_patch("patch_namespaced_pod")
+    patch_namespaced_pod_ephemeralcontainers = _explicit_patch("patch_namespaced_pod_ephemeralcontainers")
 
 
 def make_client(core: FakeCore, *, retries: int = 4, backoff: float = 0.5) -> tuple[EphemeralClient, list[float]]:
@@ -1025,16 +984,9 @@ class _RecordingServer(http.server.ThreadingHTTPServer):
 
 @pytest.fixture
 def apiserver(monkeypatch: pytest.MonkeyPatch) -> Iterator[_RecordingServer]:
-    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    server = _RecordingServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    without_proxies(monkeypatch)
+    with serving(_RecordingServer()) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def real_client(

@@ -1,7 +1,7 @@
 # Copyright (c) kubedebug.ephemeral contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Unit tests for plugins/module_utils/_results.py: selections, records, parsing and ``collect``.
+"""Unit tests for plugins/module_utils/_results.py: records, parsing and ``collect``.
 
 Pods are the recorded API objects in tests/unit/fixtures/pods (see the README there); a
 test that needs a variant (another namespace or name, a container that has finished)
@@ -18,13 +18,10 @@ import copy
 import json
 import threading
 from collections.abc import Callable, Mapping
-from http import HTTPStatus
 from typing import Any
 
 import pytest
-from conftest import load_pod
 from kubernetes import client as k8s_client
-from kubernetes.client.rest import ApiException
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import RBAC_DOC, EphemeralClient
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
@@ -34,18 +31,18 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results impor
     RECORD_KEYS,
     WAIT_MODES,
     Options,
-    Selection,
     _seconds_between,
     collect,
     collection_failure,
     empty_record,
+    empty_selection_warning,
     parse_output,
-    parse_ref,
     pod_done,
     records_for_pod,
-    selection_from,
     validate_options,
 )
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import Selection, parse_ref, selection_from
+from ansible_collections.kubedebug.ephemeral.tests.unit.api_objects import api_error, load_pod
 
 NS = "unit-fixtures"
 BUSYBOX = "docker.io/library/busybox:1.36"
@@ -223,154 +220,11 @@ def test_modes_and_defaults() -> None:
         parse="raw",
         parallel=10,
     )
-    assert Selection() == Selection(refs=(), namespaces=(), label_selector=None, field_selector=None)
 
 
 def test_empty_record() -> None:
     assert empty_record("ns", "web", "debug") == record("ns", "web", "debug")
     assert empty_record("ns", "web", None, "boom") == record("ns", "web", None, error="boom")
-
-
-# --------------------------------------------------------------------------- parse_ref
-
-
-@pytest.mark.parametrize(
-    ("term", "default_namespace", "expected"),
-    [
-        ("ns/pod", None, ("ns", "pod")),
-        ("ns/pod", "other", ("ns", "pod")),  # an explicit namespace wins over the default
-        ("web-0", "shop", ("shop", "web-0")),
-        ("  shop/web-0 \n", None, ("shop", "web-0")),  # surrounding blanks are dropped
-        (" web-0 ", "shop", ("shop", "web-0")),
-    ],
-)
-def test_parse_ref(term: str, default_namespace: str | None, expected: tuple[str, str]) -> None:
-    assert parse_ref(term, default_namespace) == expected
-
-
-@pytest.mark.parametrize("default_namespace", [None, ""])
-def test_parse_ref_bare_name_without_namespace(default_namespace: str | None) -> None:
-    with pytest.raises(KubedebugError) as err:
-        parse_ref("web-0", default_namespace)
-    assert err.value.msg == "pod reference 'web-0' has no namespace: write namespace/pod or set the namespace option"
-    assert err.value.status is None
-
-
-@pytest.mark.parametrize(
-    ("term", "shown"),
-    [
-        ("a/b/c", "a/b/c"),
-        ("/pod", "/pod"),
-        ("ns/", "ns/"),
-        ("/", "/"),
-        (" ns/ ", "ns/"),
-        ("", ""),  # only reachable with a default namespace: the pod name is empty
-    ],
-)
-@pytest.mark.parametrize("default_namespace", [None, "shop"])
-def test_parse_ref_malformed(term: str, shown: str, default_namespace: str | None) -> None:
-    if term == "" and default_namespace is None:
-        expected = "pod reference '' has no namespace: write namespace/pod or set the namespace option"
-    else:
-        expected = f"pod reference {shown!r} is not of the form namespace/pod"
-    with pytest.raises(KubedebugError) as err:
-        parse_ref(term, default_namespace)
-    assert err.value.msg == expected
-
-
-# --------------------------------------------------------------------------- selection_from
-
-
-def test_selection_from_pods() -> None:
-    sel = selection_from(["shop/web-0", "web-1", "", "other/db-0"], "shop", None, False)
-    assert sel == Selection(refs=(("shop", "web-0"), ("shop", "web-1"), ("other", "db-0")))
-    assert sel.namespaces == () and sel.label_selector is None and sel.field_selector is None
-
-
-def test_selection_from_pods_keeps_duplicates_for_select_to_collapse() -> None:
-    assert selection_from(["shop/web-0", "web-0"], "shop", [], False).refs == (("shop", "web-0"), ("shop", "web-0"))
-
-
-def test_selection_from_pods_reports_a_bad_reference() -> None:
-    with pytest.raises(KubedebugError) as err:
-        selection_from(["shop/web-0", "web-1"], None, None, False)
-    assert err.value.msg == "pod reference 'web-1' has no namespace: write namespace/pod or set the namespace option"
-
-
-@pytest.mark.parametrize("label_selector", ["app=web", ["app=web"], ["app=web", "tier=front"]])
-def test_selection_from_pods_and_label_selector_are_refused(label_selector: Any) -> None:
-    with pytest.raises(KubedebugError) as err:
-        selection_from(["shop/web-0"], "shop", label_selector, False)
-    assert err.value.msg == "name pods or give a label_selector, not both"
-
-
-def test_selection_from_pods_and_label_selector_refused_before_all_namespaces() -> None:
-    with pytest.raises(KubedebugError) as err:
-        selection_from(["shop/web-0"], None, "app=web", True)
-    assert err.value.msg == "name pods or give a label_selector, not both"
-
-
-def test_selection_from_pods_with_all_namespaces_is_refused() -> None:
-    with pytest.raises(KubedebugError) as err:
-        selection_from(["shop/web-0"], None, None, True)
-    assert err.value.msg == "all_namespaces applies to a label_selector, not to named pods"
-
-
-@pytest.mark.parametrize("label_selector", ["app=web", ["app=web"], ("app=web",)])
-def test_selection_from_label_selector_in_a_namespace(label_selector: Any) -> None:
-    assert selection_from([], "shop", label_selector, False) == Selection(namespaces=("shop",), label_selector="app=web")
-
-
-def test_selection_from_label_selectors_are_joined() -> None:
-    sel = selection_from([], "shop", ["app=web", "tier in (front,edge)", "!canary"], False)
-    assert sel == Selection(namespaces=("shop",), label_selector="app=web,tier in (front,edge),!canary")
-
-
-def test_selection_from_empty_pod_names_do_not_count_as_pods() -> None:
-    assert selection_from(["", ""], "shop", "app=web", False) == Selection(namespaces=("shop",), label_selector="app=web")
-
-
-@pytest.mark.parametrize("namespace", [None, "shop"])
-def test_selection_from_label_selector_in_all_namespaces(namespace: str | None) -> None:
-    sel = selection_from([], namespace, ["app=web", "tier=front"], True)
-    assert sel == Selection(namespaces=None, label_selector="app=web,tier=front")
-    assert sel.namespaces is None
-
-
-@pytest.mark.parametrize("namespace", [None, ""])
-def test_selection_from_label_selector_needs_a_namespace(namespace: str | None) -> None:
-    with pytest.raises(KubedebugError) as err:
-        selection_from([], namespace, "app=web", False)
-    assert err.value.msg == "a label_selector needs a namespace (or all_namespaces: true)"
-
-
-@pytest.mark.parametrize(("pods", "label_selector"), [([], None), ([""], []), ((), ())])
-@pytest.mark.parametrize("namespace", [None, ""])
-def test_selection_from_nothing(pods: Any, label_selector: Any, namespace: str | None) -> None:
-    with pytest.raises(KubedebugError) as err:
-        selection_from(pods, namespace, label_selector, False)
-    assert err.value.msg == "name the pods (namespace/pod), or give a namespace (or all_namespaces: true) and optionally a label_selector"
-
-
-# The module and lookup docs: "Without pod, every pod in namespace (or in all namespaces) is looked at,
-# narrowed by label_selector"; tests/integration/test_results.py audits a namespace that way.
-@pytest.mark.parametrize("label_selector", [None, [], "", [""]])
-@pytest.mark.parametrize(
-    ("namespace", "all_namespaces", "namespaces"),
-    [("prod", False, ("prod",)), (None, True, None), ("prod", True, None)],
-)
-def test_selection_from_namespace_without_label_selector_is_every_pod(
-    label_selector: Any, namespace: str | None, all_namespaces: bool, namespaces: tuple[str, ...] | None
-) -> None:
-    sel = selection_from([""], namespace, label_selector, all_namespaces)
-    assert sel == Selection(refs=(), namespaces=namespaces, label_selector=None, field_selector=None)
-
-
-def test_selection_from_namespace_audit_lists_every_pod_of_the_namespace() -> None:
-    client = FakeClient([load_pod("debugged"), load_pod("plain"), moved(load_pod("debugged"), "ns-b", "web-0")])
-    records = run_collect(client, selection_from([], NS, None, False), wait_for="none")
-    assert client.list_calls == [([NS], None, None)]
-    assert records == [DEBUG]
 
 
 # --------------------------------------------------------------------------- validate_options
@@ -703,7 +557,24 @@ def test_collection_failure_all_errors(count: int, message: str) -> None:
     assert collection_failure([err(n) for n in range(1, count + 1)]) == message
 
 
+# --------------------------------------------------------------------------- empty_selection_warning
+
+
+def test_empty_selection_warning_only_for_a_selector_that_found_nothing() -> None:
+    by_selector = Selection(namespaces=("shop",), label_selector="app=web")
+    assert empty_selection_warning(by_selector, []) == "the selection matched no pods with ephemeral containers"
+    assert empty_selection_warning(by_selector, [dict(EXITED)]) is None
+    assert empty_selection_warning(refs("shop/web-0"), []) is None
+
+
 # --------------------------------------------------------------------------- collect: selecting pods
+
+
+def test_selection_from_namespace_audit_lists_every_pod_of_the_namespace() -> None:
+    client = FakeClient([load_pod("debugged"), load_pod("plain"), moved(load_pod("debugged"), "ns-b", "web-0")])
+    records = run_collect(client, selection_from([], NS, None, False), wait_for="none")
+    assert client.list_calls == [([NS], None, None)]
+    assert records == [DEBUG]
 
 
 def test_collect_one_list_per_namespace_with_a_field_selector_for_a_single_pod() -> None:
@@ -1045,12 +916,6 @@ class Response:
         self.status = 200
 
 
-def api_error(status: int, message: str) -> ApiException:
-    exc = ApiException(status=status, reason=HTTPStatus(status).phrase)
-    exc.body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "code": status})
-    return exc
-
-
 class FakeCore:
     """The CoreV1Api methods ``collect`` reaches through ``EphemeralClient`` when it does not wait."""
 
@@ -1160,11 +1025,6 @@ def test_collect_with_ephemeral_client_all_namespaces() -> None:
 def test_parse_output_lines_split_on_newline_only() -> None:
     # U+2028 is text inside a log line, not a line break: the kubelet splits on "\n".
     assert parse_output("a\u2028b\r\nc\n", "lines") == (["a\u2028b", "c"], None)
-
-
-def test_selection_from_ignores_empty_label_selectors() -> None:
-    assert selection_from([], "prod", ["app=web", ""], False) == Selection(namespaces=("prod",), label_selector="app=web")
-    assert selection_from(["prod/web-0"], None, "", False) == Selection(refs=(("prod", "web-0"),))
 
 
 def test_collect_reports_a_pod_deleted_while_waiting() -> None:

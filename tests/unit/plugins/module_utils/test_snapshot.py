@@ -24,18 +24,15 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import load_pod
 from kubernetes import client as k8s_client
-from kubernetes.client.rest import ApiException
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import RBAC_DOC, EphemeralClient
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results import Selection, parse_ref
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import Selection, parse_ref
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._snapshot import (
     CONDITION_KEYS,
     CONTAINER_KEYS,
@@ -66,6 +63,8 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._snapshot impo
     snapshot_failure,
     validate_options,
 )
+from ansible_collections.kubedebug.ephemeral.tests.unit.api_objects import api_error, load_pod
+from ansible_collections.kubedebug.ephemeral.tests.unit.local_http import serving, without_proxies
 
 NS = "unit-fixtures"
 BUSYBOX = "docker.io/library/busybox:1.36"
@@ -314,23 +313,6 @@ UNHEALTHY_RECORD = {
     "last_seen": "2026-11-25T09:14:30.654321Z",
     "source": "kubelet",
 }
-
-
-def api_error(status: int, message: str) -> ApiException:
-    """An ApiException like the client raises for an API server Status answer."""
-    exc = ApiException(status=status, reason=HTTPStatus(status).phrase)
-    exc.body = json.dumps(
-        {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": message,
-            "reason": HTTPStatus(status).phrase.replace(" ", ""),
-            "code": status,
-        }
-    )
-    return exc
 
 
 def forbidden(resource: str, namespace: str, verb: str = "list", name: str | None = None) -> str:
@@ -1223,16 +1205,9 @@ class _Server(http.server.ThreadingHTTPServer):
 
 @pytest.fixture
 def apiserver(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Server]:
-    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    server = _Server()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    without_proxies(monkeypatch)
+    with serving(_Server()) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def wire_client(server: _Server) -> EphemeralClient:

@@ -12,7 +12,6 @@ import copy
 from typing import Any
 
 import pytest
-from conftest import POD_FIXTURES, load_pod, load_status
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils import _spec
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
@@ -44,6 +43,7 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import (
     validate_request,
     wait_satisfied,
 )
+from ansible_collections.kubedebug.ephemeral.tests.unit.api_objects import POD_FIXTURES, load_pod, load_status
 
 BUSYBOX = "docker.io/library/busybox:1.36"
 DIGEST = "sha256:" + "a" * 64
