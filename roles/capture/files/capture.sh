@@ -23,31 +23,10 @@
 #
 # Needs tcpdump (and the NET_RAW/NET_ADMIN capabilities: the netadmin profile), timeout,
 # sha256sum, base64 and mktemp, as in nicolaka/netshoot. Runs after prelude.sh (json_str,
-# json_num, emit_check, have) in any POSIX sh (dash, bash, busybox ash).
+# json_num, emit_check, have, kd_isnum, kd_nozeros, kd_timeout) in any POSIX sh (dash,
+# bash, busybox ash).
 # No Jinja markers (brace-hash, brace-percent, double braces) anywhere in this file:
 # the roles pass it through Ansible variables.
-
-# The container log interleaves stderr with stdout and is parsed as JSON lines: keep
-# every error message out of it (tcpdump's goes to a file, read below).
-exec 2>/dev/null
-
-isnum() {
-  case $1 in
-    '' | *[!0-9]*) return 1 ;;
-  esac
-}
-
-# nozeros VALUE: VALUE without leading zeros (shells read "010" in $((...)) as octal).
-nozeros() {
-  _nz=$1
-  while :; do
-    case $_nz in
-      0?*) _nz=${_nz#0} ;;
-      *) break ;;
-    esac
-  done
-  echo "$_nz"
-}
 
 # --- Arguments ------------------------------------------------------------------------
 usage='usage: capture [--duration SECONDS] [--count N] [--max-bytes N] [--interface IF] [--] [FILTER...]'
@@ -92,8 +71,8 @@ while [ "$_n" -gt 0 ]; do
           interface=$_val
           ;;
         *)
-          isnum "$_val" || bad_args "$_opt wants a number, not: $_val"
-          _val=$(nozeros "$_val")
+          kd_isnum "$_val" || bad_args "$_opt wants a number, not: $_val"
+          _val=$(kd_nozeros "$_val")
           case $_opt in
             --duration) duration=$_val ;;
             --count) count=$_val ;;
@@ -136,33 +115,18 @@ trap 'exit 1' HUP INT TERM
 pcap=$dir/capture.pcap
 errs=$dir/tcpdump.err
 
-# -U writes each packet as it comes, so the file is whole when timeout stops tcpdump.
+# -U writes each packet as it comes, so the file is whole when kd_timeout stops tcpdump.
 # The filter is passed only when given: tcpdump treats the words after the options as
 # one expression.
-if have timeout; then
-  if [ -n "$filter" ]; then
-    timeout "$duration" tcpdump -i "$interface" -c "$count" -U -w "$pcap" "$filter" 2>"$errs" </dev/null
-  else
-    timeout "$duration" tcpdump -i "$interface" -c "$count" -U -w "$pcap" 2>"$errs" </dev/null
-  fi
-else
-  if [ -n "$filter" ]; then
-    tcpdump -i "$interface" -c "$count" -U -w "$pcap" "$filter" 2>"$errs" </dev/null &
-  else
-    tcpdump -i "$interface" -c "$count" -U -w "$pcap" 2>"$errs" </dev/null &
-  fi
-  _td=$!
-  (sleep "$duration" && kill "$_td") >/dev/null 2>&1 </dev/null &
-  _sl=$!
-  wait "$_td"
-  kill "$_sl" >/dev/null 2>&1
-fi
+set -- -i "$interface" -c "$count" -U -w "$pcap"
+[ -z "$filter" ] || set -- "$@" "$filter"
+kd_timeout "$duration" tcpdump "$@" 2>"$errs" </dev/null
 
 # No pcap (or not even its 24-byte header): tcpdump refused the filter, the interface
 # or the capabilities before capturing. Its last "tcpdump: ..." line says why.
 _size=$(wc -c <"$pcap" 2>/dev/null) || _size=''
 _size=${_size##* } # busybox wc pads with spaces
-if ! isnum "$_size" || [ "$_size" -lt 24 ]; then
+if ! kd_isnum "$_size" || [ "$_size" -lt 24 ]; then
   _msg=$(grep -i 'tcpdump:' "$errs" | grep -iv 'listening on' | tail -n 1)
   [ -n "$_msg" ] || _msg=$(grep -v '^ *$' "$errs" | tail -n 1)
   _msg=${_msg#tcpdump: }
@@ -172,10 +136,10 @@ fi
 # Packets: one line each when the pcap is read back; else tcpdump's own summary.
 packets=$(tcpdump -n -r "$pcap" 2>/dev/null | wc -l) || packets=''
 packets=${packets##* }
-if ! isnum "$packets"; then
+if ! kd_isnum "$packets"; then
   packets=$(sed -n 's/^\([0-9][0-9]*\) packets\{0,1\} captured.*/\1/p' "$errs" | tail -n 1)
 fi
-isnum "$packets" || packets=''
+kd_isnum "$packets" || packets=''
 
 sha=$(sha256sum <"$pcap") && sha=${sha%% *}
 case $sha in

@@ -10,42 +10,16 @@
 # A name is looked up with the first of: getent ahosts (getent hosts where ahosts is
 # unknown); without getent (busybox images) /etc/hosts first, then nslookup, dig
 # +short or busybox nslookup, like the "files dns" order of the pod's own resolver.
-# Each lookup is killed after KD_DNS_TIMEOUT seconds (default 5). Besides the
-# prelude's helpers it needs tr and whichever resolver tool the image has; it writes
-# no files.
+# Each lookup is killed after KD_DNS_TIMEOUT seconds (default 5). Runs after prelude.sh
+# (json_str, json_num, emit_check, have, now_ms, kd_clean, kd_json_lines, kd_count_lines,
+# kd_last_line, kd_timeout); besides those it needs tr and whichever resolver tool the
+# image has; it writes no files.
 
 # KD_DNS_TIMEOUT (environment): seconds before a lookup is killed, 1 to 60 (default 5).
 case "${KD_DNS_TIMEOUT:-}" in
   [1-9] | [1-5][0-9] | 60) ;;
   *) KD_DNS_TIMEOUT=5 ;;
 esac
-KD_NL='
-'
-
-# kd_clean TEXT: TEXT without control characters other than tab, LF and CR (dropped
-# rather than escaped, so that the output is valid JSON whichever prelude runs it).
-kd_clean() {
-  if have tr; then
-    printf '%s' "$1" | tr -d '\001-\010\013\014\016-\037'
-  else
-    printf '%s' "$1"
-  fi
-}
-
-# kd_json_lines TEXT: the non-empty lines of TEXT as a JSON array of strings.
-kd_json_lines() {
-  printf '%s\n' "$1" | {
-    _jl_sep=''
-    printf '['
-    while IFS= read -r _jl_item; do
-      [ -n "$_jl_item" ] || continue
-      printf '%s%s' "$_jl_sep" "$(json_str "$(kd_clean "$_jl_item")")"
-      _jl_sep=','
-    done
-    printf ']'
-  }
-}
-
 # kd_add_line LIST ITEM: LIST (newline-separated) with ITEM appended unless already there.
 kd_add_line() {
   case "$KD_NL$1$KD_NL" in
@@ -54,63 +28,8 @@ kd_add_line() {
   esac
 }
 
-# kd_count_lines TEXT: how many non-empty lines TEXT has.
-kd_count_lines() {
-  printf '%s\n' "$1" | {
-    _cl_n=0
-    while IFS= read -r _cl_line; do
-      [ -n "$_cl_line" ] && _cl_n=$((_cl_n + 1))
-    done
-    printf '%s' "$_cl_n"
-  }
-}
-
-# kd_last_line TEXT: the last non-empty line of TEXT, without leading blanks.
-kd_last_line() {
-  printf '%s\n' "$1" | {
-    _ll_out=''
-    while IFS= read -r _ll_line; do
-      _ll_line=${_ll_line#"${_ll_line%%[! 	]*}"}
-      [ -n "$_ll_line" ] && _ll_out=$_ll_line
-    done
-    printf '%s' "$_ll_out"
-  }
-}
-
-# Timeouts: coreutils or busybox "timeout SECS", old busybox "timeout -t SECS", else
-# a shell watchdog. Exit status 124, 137 or 143 means the command was killed.
-if have timeout && timeout 1 true >/dev/null 2>&1; then
-  KD_TIMEOUT_STYLE=std
-elif have timeout && timeout -t 1 true >/dev/null 2>&1; then
-  KD_TIMEOUT_STYLE=busybox-old
-else
-  KD_TIMEOUT_STYLE=watchdog
-fi
-
-# kd_timeout SECS COMMAND [ARG...]
-kd_timeout() {
-  _kt_secs=$1
-  shift
-  case "$KD_TIMEOUT_STYLE" in
-    std) timeout "$_kt_secs" "$@" ;;
-    busybox-old) timeout -t "$_kt_secs" "$@" ;;
-    *)
-      "$@" &
-      _kt_pid=$!
-      (sleep "$_kt_secs" && kill "$_kt_pid") >/dev/null 2>&1 &
-      _kt_dog=$!
-      wait "$_kt_pid"
-      _kt_rc=$?
-      kill "$_kt_dog" 2>/dev/null
-      return "$_kt_rc"
-      ;;
-  esac
-}
-
-kd_timed_out() {
-  case "$1" in 124 | 137 | 143) return 0 ;; esac
-  return 1
-}
+# Probed once here: the lookups call kd_timeout inside $(...).
+kd_timeout_init
 
 # kd_is_address WORD: whether WORD looks like an IPv4 or IPv6 address.
 kd_is_address() {

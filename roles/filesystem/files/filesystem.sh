@@ -7,7 +7,8 @@
 #   filesystem [--pid PID] [--max-bytes N] [--] [PATH...]
 #
 #   --pid PID       a process of the target (default: the lowest pid that is not the
-#                   debug container's own, i.e. the target's main process; see is_ours)
+#                   debug container's own, i.e. the target's main process; see
+#                   kd_is_ours in prelude.sh)
 #   --max-bytes N   bytes of each file's content to return (default 65536)
 #   PATH            absolute paths as the target sees them (/etc/resolv.conf ...);
 #                   symlinks in them are resolved inside the target's root
@@ -29,69 +30,11 @@
 #   {"check":"summary","target":"filesystem","ok":B,"detail":"N filesystems, M paths",
 #    "count":N+M,"pid":PID}
 #
-# Runs after prelude.sh (json_str, json_num, emit_check, have) in any POSIX sh (dash,
-# bash, busybox ash), with busybox applets (stat -c/-f, df -P, head -c, base64, sha256sum).
+# Runs after prelude.sh (json_str, json_num, emit_check, have, kd_isnum, kd_nozeros,
+# kd_is_ours) in any POSIX sh (dash, bash, busybox ash), with busybox applets (stat -c/-f,
+# df -P, head -c, base64, sha256sum).
 # No Jinja markers (brace-hash, brace-percent, double braces) anywhere in this file:
 # the roles pass it through Ansible variables.
-
-# The container log interleaves stderr with stdout and is parsed as JSON lines: keep
-# every error message out of it.
-exec 2>/dev/null
-
-NL='
-'
-# Every control character (fast-path trigger) and those json_str leaves raw (all but
-# tab, newline and carriage return), which JSON forbids inside strings.
-CTL=$(printf '\001\002\003\004\005\006\007\010\011\012\013\014\015\016\017\020\021\022\023\024\025\026\027\030\031\032\033\034\035\036\037')
-CTL_RAW=$(printf '\001\002\003\004\005\006\007\010\013\014\016\017\020\021\022\023\024\025\026\027\030\031\032\033\034\035\036\037')
-CTL_SED=''
-for _c in 001:0001 002:0002 003:0003 004:0004 005:0005 006:0006 007:0007 010:0008 013:000b 014:000c \
-  016:000e 017:000f 020:0010 021:0011 022:0012 023:0013 024:0014 025:0015 026:0016 027:0017 \
-  030:0018 031:0019 032:001a 033:001b 034:001c 035:001d 036:001e 037:001f; do
-  CTL_SED="${CTL_SED}s/\\${_c%:*}/\\\\\\\\u${_c#*:}/g\\n"
-done
-# shellcheck disable=SC2059 # the format is the sed script built above
-CTL_SED=$(printf "$CTL_SED")
-
-# jstr VALUE: print VALUE as a JSON string. json_str from the prelude, made valid for
-# any VALUE (it leaves control characters other than \t \n \r raw and drops trailing
-# newlines) and without forks when VALUE needs no escaping.
-jstr() {
-  case $1 in
-    *[\"\\]* | *[$CTL]*) ;;
-    *) printf '"%s"' "$1"; return ;;
-  esac
-  _js_v=$1 _js_t=''
-  while :; do
-    case $_js_v in
-      *"$NL") _js_v=${_js_v%"$NL"} _js_t="$_js_t\\n" ;;
-      *) break ;;
-    esac
-  done
-  case $_js_v in
-    *[$CTL_RAW]*) _js_s=$(json_str "$_js_v" | sed -e "$CTL_SED") ;;
-    *) _js_s=$(json_str "$_js_v") ;;
-  esac
-  printf '%s%s"' "${_js_s%\"}" "$_js_t"
-}
-
-# emit CHECK TARGET OK DETAIL [EXTRA_JSON_MEMBERS]: one result line, the same shape as
-# emit_check from the prelude but through jstr (valid JSON for any path, no forks).
-emit() {
-  printf '{"check":'
-  jstr "$1"
-  printf ',"target":'
-  jstr "$2"
-  if [ "$3" = true ]; then printf ',"ok":true,"detail":'; else printf ',"ok":false,"detail":'; fi
-  jstr "$4"
-  printf '%s}\n' "${5:+,$5}"
-}
-
-isnum() {
-  case $1 in
-    '' | *[!0-9]*) return 1 ;;
-  esac
-}
 
 # subst VALUE FROM TO: _subst, VALUE with every FROM replaced by TO. Builtins only.
 subst() {
@@ -114,7 +57,7 @@ unescape_mnt() {
     *\\*)
       subst "$_subst" '\040' ' '
       subst "$_subst" '\011' '	'
-      subst "$_subst" '\012' "$NL"
+      subst "$_subst" '\012' "$KD_NL"
       subst "$_subst" '\134' "\\"
       ;;
   esac
@@ -132,52 +75,6 @@ status_fields() {
   done <"/proc/$1/status"
 }
 
-# root_id PID: device:inode of the root directory PID sees (empty when not allowed).
-root_id() { stat -L -c '%d:%i' "/proc/$1/root/"; }
-
-# --- Which processes are "ours" (the debug container's); as in processes.sh ---------
-# 1. $$ and its ancestors: walk PPid up from $$ until the parent is 0 or not visible
-#    (in an ephemeral container, the container's first process has PPid 0: its parent,
-#    the runtime, lives outside the shared namespace).
-# 2. $$'s descendants (the commands this script runs): their PPid chain reaches $$.
-# 3. Other processes of the debug container: same root directory (device:inode of
-#    /proc/<pid>/root/) as ours, while the target's processes see the target image's
-#    root. Only applied when we are a guest in someone else's namespace: our topmost
-#    ancestor is not pid 1 and pid 1's root is readable and differs from ours (on a
-#    plain host every process shares our root, and this rule would hide them all).
-SELF_ROOT=$(stat -L -c '%d:%i' /proc/self/root/)
-ANCESTORS=' '
-_p=$$
-TOP=$$
-while :; do
-  status_fields "$_p"
-  isnum "$_ppid" && [ "$_ppid" != 0 ] && [ -d "/proc/$_ppid" ] || break
-  ANCESTORS="$ANCESTORS$_ppid "
-  TOP=$_ppid _p=$_ppid
-done
-GUEST=false
-if [ "$TOP" != 1 ] && [ -n "$SELF_ROOT" ]; then
-  _r1=$(root_id 1)
-  [ -n "$_r1" ] && [ "$_r1" != "$SELF_ROOT" ] && GUEST=true
-fi
-
-is_ours() {
-  [ "$1" = "$$" ] && return 0
-  case $ANCESTORS in
-    *" $1 "*) return 0 ;;
-  esac
-  _q=$1 _n=0
-  while [ "$_n" -lt 64 ]; do
-    status_fields "$_q"
-    case $_ppid in
-      '' | 0 | 1) break ;;
-      "$$") return 0 ;;
-    esac
-    _q=$_ppid _n=$((_n + 1))
-  done
-  [ "$GUEST" = true ] && [ "$(root_id "$1")" = "$SELF_ROOT" ]
-}
-
 # default_pid: the target's main process: the lowest pid not ours, preferring a live
 # user-space process other than a pod sandbox's "pause" (pid 1 when the pod shares one
 # process namespace): not a zombie, not kthreadd (2) or its kernel threads.
@@ -185,9 +82,9 @@ default_pid() {
   _best='' _fallback=''
   for _d in /proc/[0-9]*; do
     _cand=${_d#/proc/}
-    isnum "$_cand" || continue
+    kd_isnum "$_cand" || continue
     if [ -n "$_best" ] && [ "$_cand" -ge "$_best" ]; then continue; fi
-    is_ours "$_cand" && continue
+    kd_is_ours "$_cand" && continue
     status_fields "$_cand"
     [ -n "$_state" ] || continue
     if [ -z "$_fallback" ] || [ "$_cand" -lt "$_fallback" ]; then _fallback=$_cand; fi
@@ -202,7 +99,7 @@ default_pid() {
 
 # mode_of PATH: permission bits as 4 octal digits ("0644"), empty when unknown.
 mode_of() {
-  _m=$(stat -L -c %a "$1") && isnum "$_m" || return 0
+  _m=$(stat -L -c %a "$1") && kd_isnum "$_m" || return 0
   case $_m in
     ?) _m=000$_m ;;
     ??) _m=00$_m ;;
@@ -243,7 +140,7 @@ resolve() {
       [ "$_hops" -le 40 ] || return 1
       # The trailing "x" keeps newlines at the end of the link's target.
       _link=$(readlink "$ROOT$_cur/$_comp" && echo x) || return 1
-      _link=${_link%"${NL}x"}
+      _link=${_link%"${KD_NL}x"}
       case $_link in
         /*) _cur='' ;;
       esac
@@ -264,10 +161,10 @@ measure() {
     # device name may hold spaces, so look for three numbers followed by "N%".
     set -f
     # shellcheck disable=SC2086 # split the columns
-    set -- ${_m_out##*"$NL"}
+    set -- ${_m_out##*"$KD_NL"}
     set +f
     while [ $# -ge 4 ]; do
-      if isnum "$1" && isnum "$2" && isnum "$3"; then
+      if kd_isnum "$1" && kd_isnum "$2" && kd_isnum "$3"; then
         case $4 in
           *% | -)
             m_size=$1 m_used=$2 m_avail=$3 m_pct=${4%"%"}
@@ -281,23 +178,23 @@ measure() {
   if [ -z "$m_size" ] && _m_out=$(stat -f -c '%S %b %f %a' "$1" </dev/null); then
     # shellcheck disable=SC2086 # block size, total, free, available for non-root
     set -- $_m_out
-    if isnum "$1" && isnum "$2" && isnum "$3" && isnum "$4"; then
+    if kd_isnum "$1" && kd_isnum "$2" && kd_isnum "$3" && kd_isnum "$4"; then
       m_size=$(($2 * $1 / 1024)) m_used=$((($2 - $3) * $1 / 1024)) m_avail=$(($4 * $1 / 1024))
     fi
   fi
   [ -n "$m_size" ] || return 1
-  if ! isnum "$m_pct" && [ $((m_used + m_avail)) -gt 0 ]; then
+  if ! kd_isnum "$m_pct" && [ $((m_used + m_avail)) -gt 0 ]; then
     # As df computes it: used / (used + available), rounded up.
     m_pct=$(((m_used * 100 + m_used + m_avail - 1) / (m_used + m_avail)))
   fi
-  isnum "$m_pct" || m_pct='' # df prints "-" for a filesystem of size 0
+  kd_isnum "$m_pct" || m_pct='' # df prints "-" for a filesystem of size 0
   return 0
 }
 
 # --- Arguments ------------------------------------------------------------------------
 usage='usage: filesystem [--pid PID] [--max-bytes N] [--] [PATH...]'
 bad_args() {
-  emit args filesystem false "$1 ($usage)"
+  emit_check args filesystem false "$1 ($usage)"
   emit_check summary filesystem false "bad arguments" '"count":0'
   exit 2
 }
@@ -313,14 +210,14 @@ while [ "$_n" -gt 0 ]; do
     case $_a in
       --pid | --max-bytes)
         [ "$_n" -gt 0 ] || bad_args "$_a needs a value"
-        isnum "$1" || bad_args "$_a wants a number, not: $1"
+        kd_isnum "$1" || bad_args "$_a wants a number, not: $1"
         if [ "$_a" = --pid ]; then pid=$1; else max_bytes=$1; fi
         shift
         _n=$((_n - 1))
         continue
         ;;
       --pid=* | --max-bytes=*)
-        isnum "${_a#*=}" || bad_args "${_a%%=*} wants a number, not: ${_a#*=}"
+        kd_isnum "${_a#*=}" || bad_args "${_a%%=*} wants a number, not: ${_a#*=}"
         case $_a in
           --pid=*) pid=${_a#*=} ;;
           *) max_bytes=${_a#*=} ;;
@@ -336,19 +233,8 @@ while [ "$_n" -gt 0 ]; do
   fi
   set -- "$@" "$_a" # a path: rotate it to the end, keeping the order
 done
-# Strip leading zeros: shells read "010" in $((...)) as octal.
-while :; do
-  case $max_bytes in
-    0?*) max_bytes=${max_bytes#0} ;;
-    *) break ;;
-  esac
-done
-while :; do
-  case $pid in
-    0?*) pid=${pid#0} ;;
-    *) break ;;
-  esac
-done
+max_bytes=$(kd_nozeros "$max_bytes")
+pid=$(kd_nozeros "$pid")
 [ -n "$pid" ] || pid=$(default_pid)
 
 ROOT=/proc/$pid/root
@@ -356,18 +242,18 @@ count_fs=0
 count_paths=0
 all_ok=true
 if [ -z "$pid" ]; then
-  emit target "?" false "no process besides the debug container's own: is the container's targetContainerName set (kubectl debug --target)?"
+  emit_check target "?" false "no process besides the debug container's own: is the container's targetContainerName set (kubectl debug --target)?"
   emit_check summary filesystem false "no target process" '"count":0,"pid":null'
   exit 0
 fi
 if ! [ -d "$ROOT/" ]; then
-  emit target "$pid" false "cannot read the root of pid $pid (/proc/$pid/root): the process is gone, or the debug container lacks permission (SYS_PTRACE, same user)"
+  emit_check target "$pid" false "cannot read the root of pid $pid (/proc/$pid/root): the process is gone, or the debug container lacks permission (SYS_PTRACE, same user)"
   emit_check summary filesystem false "target not readable" "\"count\":0,\"pid\":$(json_num "$pid")"
   exit 0
 fi
 
 # --- Disk usage per mountpoint ----------------------------------------------------------
-seen=$NL
+seen=$KD_NL
 while read -r _dev _mp _type _rest; do
   case $_type in
     proc | sysfs | cgroup | cgroup2 | devpts | mqueue | securityfs | debugfs | tracefs | bpf | pstore | \
@@ -383,11 +269,11 @@ while read -r _dev _mp _type _rest; do
     /proc | /proc/* | /sys | /sys/*) continue ;; # masks the runtime puts over /proc/kcore...
   esac
   case $seen in
-    *"$NL$_mp$NL"*) continue ;; # mounted over: the path shows the topmost one anyway
+    *"$KD_NL$_mp$KD_NL"*) continue ;; # mounted over: the path shows the topmost one anyway
   esac
-  seen=$seen$_mp$NL
+  seen=$seen$_mp$KD_NL
   count_fs=$((count_fs + 1))
-  _extra="$(printf '"fstype":%s,"device":%s' "$(jstr "$_type")" "$(jstr "$_dev")")"
+  _extra="$(printf '"fstype":%s,"device":%s' "$(json_str "$_type")" "$(json_str "$_dev")")"
   if measure "$ROOT$_mp"; then
     _ok=true
     if [ -n "$m_pct" ]; then
@@ -395,15 +281,15 @@ while read -r _dev _mp _type _rest; do
     else
       _detail="$_type on $_dev: no capacity (size 0)"
     fi
-    if isnum "$m_pct" && [ "$m_pct" -ge 90 ]; then
+    if kd_isnum "$m_pct" && [ "$m_pct" -ge 90 ]; then
       _ok=false
       all_ok=false
       _detail="$_detail (>= 90%)"
     fi
-    emit disk_usage "$_mp" "$_ok" "$_detail" "$_extra,\"size_kb\":$m_size,\"used_kb\":$m_used,\"avail_kb\":$m_avail,\"use_percent\":$(json_num "$m_pct")"
+    emit_check disk_usage "$_mp" "$_ok" "$_detail" "$_extra,\"size_kb\":$m_size,\"used_kb\":$m_used,\"avail_kb\":$m_avail,\"use_percent\":$(json_num "$m_pct")"
   else
     all_ok=false
-    emit disk_usage "$_mp" false "could not measure ($_type on $_dev): neither df -Pk nor stat -f worked" \
+    emit_check disk_usage "$_mp" false "could not measure ($_type on $_dev): neither df -Pk nor stat -f worked" \
       "$_extra,\"size_kb\":null,\"used_kb\":null,\"avail_kb\":null,\"use_percent\":null"
   fi
 done <"/proc/$pid/mounts"
@@ -415,26 +301,26 @@ for path in "$@"; do
     /*) ;;
     *)
       all_ok=false
-      emit file "$path" false "not an absolute path (paths are as the target sees them, e.g. /etc/resolv.conf)"
+      emit_check file "$path" false "not an absolute path (paths are as the target sees them, e.g. /etc/resolv.conf)"
       continue
       ;;
   esac
   if ! resolve "$path"; then
     all_ok=false
-    emit file "$path" false "too many levels of symbolic links"
+    emit_check file "$path" false "too many levels of symbolic links"
     continue
   fi
   host=$ROOT$_res
-  resolved="\"resolved\":$(jstr "$_res")"
+  resolved="\"resolved\":$(json_str "$_res")"
   if [ -d "$host" ]; then
     if ! [ -r "$host" ] || ! [ -x "$host" ]; then
       all_ok=false
-      emit dir "$path" false "permission denied" "$resolved"
+      emit_check dir "$path" false "permission denied" "$resolved"
       continue
     fi
     # Names from globs, not ls: exact bytes, whatever characters they hold.
     printf '{"check":"dir","target":'
-    jstr "$path"
+    json_str "$path"
     printf ',"ok":true,"detail":"",%s,"mode":' "$resolved"
     jmode "$(mode_of "$host")"
     printf ',"entries":['
@@ -444,7 +330,7 @@ for path in "$@"; do
       _count=$((_count + 1))
       [ "$_count" -le 200 ] || continue
       [ "$_count" = 1 ] || printf ','
-      jstr "${_e##*/}"
+      json_str "${_e##*/}"
     done
     _trunc=false
     [ "$_count" -le 200 ] || _trunc=true
@@ -455,7 +341,7 @@ for path in "$@"; do
     _size=${_size##* } # busybox wc pads with spaces
     if ! [ -r "$host" ] || ! head -c 0 <"$host"; then
       all_ok=false
-      emit file "$path" false "permission denied" "$resolved,\"size\":$(json_num "$_size"),\"mode\":$(jmode "$_mode")"
+      emit_check file "$path" false "permission denied" "$resolved,\"size\":$(json_num "$_size"),\"mode\":$(jmode "$_mode")"
       continue
     fi
     _sha=''
@@ -468,14 +354,14 @@ for path in "$@"; do
       _content=$(head -c "$max_bytes" <"$host" | base64 | tr -d '\n')
     fi
     _trunc=false
-    isnum "$_size" && [ "$_size" -gt "$max_bytes" ] && _trunc=true
+    kd_isnum "$_size" && [ "$_size" -gt "$max_bytes" ] && _trunc=true
     _detail=''
     have sha256sum || _detail="no sha256sum in the debug image"
     have base64 || _detail="${_detail:+$_detail; }no base64 in the debug image"
     printf '{"check":"file","target":'
-    jstr "$path"
+    json_str "$path"
     printf ',"ok":true,"detail":'
-    jstr "$_detail"
+    json_str "$_detail"
     printf ',%s,"size":%s,"mode":' "$resolved" "$(json_num "$_size")"
     jmode "$_mode"
     printf ',"sha256":'
@@ -489,10 +375,10 @@ for path in "$@"; do
   elif [ -e "$host" ]; then
     all_ok=false
     _type=$(stat -L -c %F "$host") || _type='special file'
-    emit file "$path" false "not a regular file or directory: $_type" "$resolved"
+    emit_check file "$path" false "not a regular file or directory: $_type" "$resolved"
   else
     all_ok=false
-    emit file "$path" false "no such file or directory" "$resolved"
+    emit_check file "$path" false "no such file or directory" "$resolved"
   fi
 done
 

@@ -28,93 +28,17 @@
 #      ok is false when no JVM was found or any line above is not ok.
 #
 # KD_JVM_TIMEOUT (environment): seconds before jcmd/jattach is killed, 1 to 600
-# (default 60). Runs after prelude.sh (json_str, json_num, emit_check, have) in any
-# POSIX sh. Besides jcmd or jattach it needs grep, sed, head and wc.
+# (default 60). Runs after prelude.sh (json_str, json_num, emit_check, have, kd_isnum,
+# kd_target_pids, kd_timeout) in any POSIX sh. Besides jcmd or jattach it needs
+# grep, sed, head and wc.
 # No Jinja markers (brace-hash, brace-percent, double braces) anywhere in this file:
 # the roles pass it through Ansible variables.
-
-exec 2>/dev/null
 
 case "${KD_JVM_TIMEOUT:-}" in
   [1-9] | [1-9][0-9] | [1-5][0-9][0-9] | 600) ;;
   *) KD_JVM_TIMEOUT=60 ;;
 esac
 MAX_TOP=20
-
-isnum() {
-  case $1 in
-    '' | *[!0-9]*) return 1 ;;
-  esac
-}
-
-# --- Which processes are "ours" (the debug container's): see processes.sh ---------
-ppid_of() {
-  _ppid=''
-  while IFS=': 	' read -r _k _v _r; do
-    case $_k in
-      PPid) _ppid=$_v; return 0 ;;
-    esac
-  done <"/proc/$1/status"
-}
-root_id() { stat -L -c '%d:%i' "/proc/$1/root/"; }
-SELF_ROOT=$(stat -L -c '%d:%i' /proc/self/root/)
-ANCESTORS=' '
-_p=$$
-TOP=$$
-while :; do
-  ppid_of "$_p"
-  isnum "$_ppid" && [ "$_ppid" != 0 ] && [ -d "/proc/$_ppid" ] || break
-  ANCESTORS="$ANCESTORS$_ppid "
-  TOP=$_ppid _p=$_ppid
-done
-GUEST=false
-if [ "$TOP" != 1 ] && [ -n "$SELF_ROOT" ]; then
-  _r1=$(root_id 1)
-  [ -n "$_r1" ] && [ "$_r1" != "$SELF_ROOT" ] && GUEST=true
-fi
-is_ours() {
-  [ "$1" = "$$" ] && return 0
-  case $ANCESTORS in
-    *" $1 "*) return 0 ;;
-  esac
-  _q=$1 _n=0
-  while [ "$_n" -lt 64 ]; do
-    ppid_of "$_q"
-    case $_ppid in
-      '' | 0 | 1) break ;;
-      "$$") return 0 ;;
-    esac
-    _q=$_ppid _n=$((_n + 1))
-  done
-  [ "$GUEST" = true ] && [ "$(root_id "$1")" = "$SELF_ROOT" ]
-}
-
-# --- Timeouts (as in the dns recipe) --------------------------------------------------
-if have timeout && timeout 1 true >/dev/null 2>&1; then
-  KD_TIMEOUT_STYLE=std
-elif have timeout && timeout -t 1 true >/dev/null 2>&1; then
-  KD_TIMEOUT_STYLE=busybox-old
-else
-  KD_TIMEOUT_STYLE=watchdog
-fi
-kd_timeout() {
-  _kt_secs=$1
-  shift
-  case "$KD_TIMEOUT_STYLE" in
-    std) timeout "$_kt_secs" "$@" ;;
-    busybox-old) timeout -t "$_kt_secs" "$@" ;;
-    *)
-      "$@" &
-      _kt_pid=$!
-      (sleep "$_kt_secs" && kill "$_kt_pid") >/dev/null 2>&1 &
-      _kt_dog=$!
-      wait "$_kt_pid"
-      _kt_rc=$?
-      kill "$_kt_dog" 2>/dev/null
-      return "$_kt_rc"
-      ;;
-  esac
-}
 
 # --- Arguments ------------------------------------------------------------------------
 USAGE='usage: jvm [--pid N] [--max-bytes N] [--no-histogram]'
@@ -129,12 +53,12 @@ histogram=true
 while [ $# -gt 0 ]; do
   case $1 in
     --pid)
-      if [ $# -lt 2 ] || ! isnum "$2"; then bad_args "--pid needs a process id"; fi
+      if [ $# -lt 2 ] || ! kd_isnum "$2"; then bad_args "--pid needs a process id"; fi
       only_pid=$2
       shift
       ;;
     --max-bytes)
-      if [ $# -lt 2 ] || ! isnum "$2" || [ "$2" -eq 0 ]; then bad_args "--max-bytes needs a positive number"; fi
+      if [ $# -lt 2 ] || ! kd_isnum "$2" || [ "$2" -eq 0 ]; then bad_args "--max-bytes needs a positive number"; fi
       max_bytes=$2
       shift
       ;;
@@ -162,20 +86,23 @@ is_java() {
 if [ -n "$only_pid" ]; then
   PIDS=$only_pid
 else
-  PIDS=''
-  if have sort; then
-    _all=$(cd /proc && for _d in [0-9]*; do echo "$_d"; done | sort -n)
-  else
-    _all=$(cd /proc && echo [0-9]*)
-  fi
-  for _pid in $_all; do
-    isnum "$_pid" || continue
-    is_ours "$_pid" && continue
-    is_java "$_pid" && PIDS="$PIDS $_pid"
-  done
+  kd_target_pids is_java
+  PIDS=$KD_PIDS
 fi
 
 # --- Per JVM --------------------------------------------------------------------------
+# share_attach_socket PID: JDKs before 23 (JDK-8327114) look for the attach socket of a JVM
+# whose pid is the same in our PID namespace (we share the target's) in our own /tmp, while
+# the JVM creates it in its /tmp, which we see as /proc/PID/root/tmp: a symlink lets jcmd
+# find it. Only when the target's root is not ours, or the link would point at itself.
+share_attach_socket() {
+  _sa_link=/tmp/.java_pid$1
+  if [ -e "$_sa_link" ] || [ -L "$_sa_link" ]; then return 0; fi
+  _sa_root=$(kd_root_id "$1")
+  [ -n "$_sa_root" ] && [ "$_sa_root" != "$(kd_root_id self)" ] || return 0
+  ln -s "/proc/$1/root/tmp/.java_pid$1" "$_sa_link"
+}
+
 # attach_error OUTPUT: a one-line reason from jcmd/jattach output (the exception line).
 attach_error() {
   _ae=$(printf '%s\n' "$1" | grep -E 'Exception|Error|[Uu]nable|[Cc]ould not|[Pp]ermission|denied' | head -n 1)
@@ -186,6 +113,7 @@ HINT='the debug container must run as the JVM'"'"'s user (or root) and see its /
 
 all_ok=true
 count=0
+[ -z "$PIDS" ] || kd_timeout_init # once here, not in each $(kd_timeout ...) below
 for pid in $PIDS; do
   count=$((count + 1))
   if [ ! -d "/proc/$pid" ]; then
@@ -205,6 +133,7 @@ for pid in $PIDS; do
   tool=''
   if have jcmd; then
     tool=jcmd
+    share_attach_socket "$pid"
     out=$(kd_timeout "$KD_JVM_TIMEOUT" jcmd "$pid" Thread.print 2>&1)
     rc=$?
   elif have jattach; then
@@ -221,10 +150,11 @@ for pid in $PIDS; do
       '"threads":0,"deadlocks":0,"dump":"","truncated":false,"tool":""'
   elif [ "$rc" != 0 ] || ! printf '%s\n' "$out" | grep -q '^Full thread dump'; then
     all_ok=false
-    case $rc in
-      124 | 137 | 143) why="$tool timed out after ${KD_JVM_TIMEOUT}s" ;;
-      *) why="$tool could not attach to pid $pid (exit $rc): $(attach_error "$out")" ;;
-    esac
+    if kd_timed_out "$rc"; then
+      why="$tool timed out after ${KD_JVM_TIMEOUT}s"
+    else
+      why="$tool could not attach to pid $pid (exit $rc): $(attach_error "$out")"
+    fi
     emit_check thread_dump "$pid" false "$why; $HINT" \
       "\"threads\":0,\"deadlocks\":0,\"dump\":$(json_str "$(printf '%s' "$out" | head -c 4096)"),\"truncated\":false,\"tool\":\"$tool\""
   else
@@ -234,9 +164,9 @@ for pid in $PIDS; do
     fi
     threads=$(printf '%s\n' "$out" | grep -c '^".*" .*nid=')
     deadlocks=$(printf '%s\n' "$out" | sed -n 's/^Found \([0-9][0-9]*\) deadlocks\{0,1\}\.$/\1/p' | head -n 1)
-    isnum "$deadlocks" || deadlocks=$(printf '%s\n' "$out" | grep -c '^Found one .*deadlock:$')
-    isnum "$threads" || threads=0
-    isnum "$deadlocks" || deadlocks=0
+    kd_isnum "$deadlocks" || deadlocks=$(printf '%s\n' "$out" | grep -c '^Found one .*deadlock:$')
+    kd_isnum "$threads" || threads=0
+    kd_isnum "$deadlocks" || deadlocks=0
     truncated=false
     size=$(printf '%s' "$out" | wc -c)
     size=$((size + 0))
@@ -279,7 +209,7 @@ for pid in $PIDS; do
       *) continue ;;
     esac
     _num=${_num%:}
-    isnum "$_num" && isnum "$_inst" && isnum "$_bytes" && [ -n "$_class" ] || continue
+    kd_isnum "$_num" && kd_isnum "$_inst" && kd_isnum "$_bytes" && [ -n "$_class" ] || continue
     [ "$rows" -lt "$MAX_TOP" ] || continue
     _module=${_module#(}
     _module=${_module%)}
@@ -294,11 +224,13 @@ EOF
       "\"tool\":\"$tool\",\"top\":[$top],\"total_instances\":$(json_num "$total_i"),\"total_bytes\":$(json_num "$total_b")"
   else
     all_ok=false
-    case $rc in
-      124 | 137 | 143) why="$tool timed out after ${KD_JVM_TIMEOUT}s" ;;
-      0) why="no histogram rows in the $tool output: $(attach_error "$out")" ;;
-      *) why="$tool could not attach to pid $pid (exit $rc): $(attach_error "$out")" ;;
-    esac
+    if kd_timed_out "$rc"; then
+      why="$tool timed out after ${KD_JVM_TIMEOUT}s"
+    elif [ "$rc" = 0 ]; then
+      why="no histogram rows in the $tool output: $(attach_error "$out")"
+    else
+      why="$tool could not attach to pid $pid (exit $rc): $(attach_error "$out")"
+    fi
     emit_check heap_histogram "$pid" false "$why" "\"tool\":\"$tool\",\"top\":[],\"total_instances\":null,\"total_bytes\":null"
   fi
 done

@@ -16,7 +16,9 @@
 # and https:HOST/PATH are read as http://HOST/PATH and https://HOST/PATH. TCP uses nc -z
 # (busybox's small nc: nc ... -e true), bash's /dev/tcp or busybox nc; HTTP uses curl or
 # wget (redirects are not followed, so a 3xx is a pass). Every probe is killed after
-# KD_NET_TIMEOUT seconds (default 5). Needs only the prelude's sed and printf plus tr; writes no files.
+# KD_NET_TIMEOUT seconds (default 5). Runs after prelude.sh (json_num, emit_check, have,
+# now_ms, kd_clean, kd_jstr_var, kd_json_lines, kd_count_lines, kd_last_line, kd_timeout);
+# needs only the prelude's sed and printf plus tr; writes no files.
 
 # KD_NET_TIMEOUT (environment): seconds before a probe is killed, 1 to 60 (default 5).
 # The tools' own timeouts are shorter, so that they report what they were waiting for.
@@ -26,103 +28,14 @@ case "${KD_NET_TIMEOUT:-}" in
 esac
 KD_TOOL_TIMEOUT=$((KD_NET_TIMEOUT > 1 ? KD_NET_TIMEOUT - 1 : 1))
 KD_CONNECT_TIMEOUT=$((KD_TOOL_TIMEOUT > 3 ? 3 : KD_TOOL_TIMEOUT))
-KD_NL='
-'
-
-# kd_clean TEXT: TEXT without control characters other than tab, LF and CR (dropped
-# rather than escaped, so that the output is valid JSON whichever prelude runs it).
-kd_clean() {
-  if have tr; then
-    printf '%s' "$1" | tr -d '\001-\010\013\014\016-\037'
-  else
-    printf '%s' "$1"
-  fi
-}
-
-# kd_jstr_var TEXT: sets KD_J to TEXT as a JSON string, whatever it contains. Text of
-# only these safe characters (addresses, names, most details) needs no escaping and no fork.
-kd_jstr_var() {
-  case "$1" in
-    *[!abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\ .,:/@%+=\(\)_-]*) KD_J=$(json_str "$(kd_clean "$1")") ;;
-    *) KD_J="\"$1\"" ;;
-  esac
-}
-
-# kd_int VALUE: VALUE if it is a non-negative integer, else null (no fork, unlike json_num).
-kd_int() {
-  case "$1" in
-    '' | *[!0-9]* | 0?*) printf 'null' ;;
-    *) printf '%s' "$1" ;;
-  esac
-}
-
 # kd_jstr TEXT: TEXT as a JSON string, whatever it contains.
 kd_jstr() {
   kd_jstr_var "$1"
   printf '%s' "$KD_J"
 }
 
-# kd_json_lines TEXT: the non-empty lines of TEXT as a JSON array of strings.
-kd_json_lines() {
-  printf '%s\n' "$1" | {
-    _jl_sep=''
-    printf '['
-    while IFS= read -r _jl_item; do
-      [ -n "$_jl_item" ] || continue
-      kd_jstr_var "$_jl_item"
-      printf '%s%s' "$_jl_sep" "$KD_J"
-      _jl_sep=','
-    done
-    printf ']'
-  }
-}
-
-# kd_last_line TEXT: the last non-empty line of TEXT, without leading blanks.
-kd_last_line() {
-  printf '%s\n' "$1" | {
-    _ll_out=''
-    while IFS= read -r _ll_line; do
-      _ll_line=${_ll_line#"${_ll_line%%[! 	]*}"}
-      [ -n "$_ll_line" ] && _ll_out=$_ll_line
-    done
-    printf '%s' "$_ll_out"
-  }
-}
-
-# Timeouts: coreutils or busybox "timeout SECS", old busybox "timeout -t SECS", else
-# a shell watchdog. Exit status 124, 137 or 143 means the command was killed.
-if have timeout && timeout 1 true >/dev/null 2>&1; then
-  KD_TIMEOUT_STYLE=std
-elif have timeout && timeout -t 1 true >/dev/null 2>&1; then
-  KD_TIMEOUT_STYLE=busybox-old
-else
-  KD_TIMEOUT_STYLE=watchdog
-fi
-
-# kd_timeout SECS COMMAND [ARG...]
-kd_timeout() {
-  _kt_secs=$1
-  shift
-  case "$KD_TIMEOUT_STYLE" in
-    std) timeout "$_kt_secs" "$@" ;;
-    busybox-old) timeout -t "$_kt_secs" "$@" ;;
-    *)
-      "$@" &
-      _kt_pid=$!
-      (sleep "$_kt_secs" && kill "$_kt_pid") >/dev/null 2>&1 &
-      _kt_dog=$!
-      wait "$_kt_pid"
-      _kt_rc=$?
-      kill "$_kt_dog" 2>/dev/null
-      return "$_kt_rc"
-      ;;
-  esac
-}
-
-kd_timed_out() {
-  case "$1" in 124 | 137 | 143) return 0 ;; esac
-  return 1
-}
+# Probed once here: the probes call kd_timeout inside $(...).
+kd_timeout_init
 
 # The kernel prints IPv4 addresses in /proc/net/{route,tcp,tcp6} as host-order words.
 KD_BIG_ENDIAN=0
@@ -333,7 +246,7 @@ kd_interfaces() {
       _if_state=$(kd_jstr "$(cat "/sys/class/net/$_if_name/operstate" 2>/dev/null)")
     fi
     kd_jstr_var "$_if_name"
-    _if_list="$_if_list${_if_list:+,}{\"name\":$KD_J,\"addresses\":$(kd_json_lines "$_if_addrs"),\"rx_bytes\":$(kd_int "$_if_rx"),\"tx_bytes\":$(kd_int "$_if_tx"),\"operstate\":$_if_state}"
+    _if_list="$_if_list${_if_list:+,}{\"name\":$KD_J,\"addresses\":$(kd_json_lines "$_if_addrs"),\"rx_bytes\":$(json_num "$_if_rx"),\"tx_bytes\":$(json_num "$_if_tx"),\"operstate\":$_if_state}"
     _if_count=$((_if_count + 1))
     _if_names="$_if_names${_if_names:+, }$_if_name"
   done </proc/net/dev
@@ -368,7 +281,7 @@ kd_routes() {
     kd_v4 "$KD_HW"
     _rt_gw=$KD_V4
     kd_jstr_var "$1"
-    _rt_list="$_rt_list${_rt_list:+,}{\"destination\":\"$_rt_cidr\",\"gateway\":\"$_rt_gw\",\"iface\":$KD_J,\"metric\":$(kd_int "$7")}"
+    _rt_list="$_rt_list${_rt_list:+,}{\"destination\":\"$_rt_cidr\",\"gateway\":\"$_rt_gw\",\"iface\":$KD_J,\"metric\":$(json_num "$7")}"
     _rt_count=$((_rt_count + 1))
     [ "$_rt_cidr" = 0.0.0.0/0 ] && [ -z "$_rt_default" ] && _rt_default="default via $_rt_gw dev $1"
   done </proc/net/route
@@ -408,6 +321,7 @@ kd_listening_in() {
 
 # kd_unique_lines: stdin's non-empty lines, each once, in their first order.
 kd_unique_lines() {
+  # shellcheck disable=SC2153 # KD_NL is the prelude's newline, not a misspelled KD_PL
   _ul_seen=$KD_NL
   while IFS= read -r _ul_line; do
     [ -n "$_ul_line" ] || continue
@@ -415,17 +329,6 @@ kd_unique_lines() {
     _ul_seen="$_ul_seen$_ul_line$KD_NL"
     printf '%s\n' "$_ul_line"
   done
-}
-
-# kd_count_lines TEXT: how many non-empty lines TEXT has.
-kd_count_lines() {
-  printf '%s\n' "$1" | {
-    _cl_n=0
-    while IFS= read -r _cl_line; do
-      [ -n "$_cl_line" ] && _cl_n=$((_cl_n + 1))
-    done
-    printf '%s' "$_cl_n"
-  }
 }
 
 kd_listening() {

@@ -26,95 +26,17 @@
 #      ok is false when none was found or any line above is not ok.
 #
 # KD_PYTHON_TIMEOUT (environment): seconds before py-spy is killed, 1 to 600 (default
-# 30). Runs after prelude.sh (json_str, json_num, emit_check, have) in any POSIX sh.
-# Besides py-spy it needs grep, head, readlink and tr. py-spy's pretty-printed JSON is
+# 30). Runs after prelude.sh (json_num, emit_check, have, kd_isnum, kd_target_pids,
+# kd_timeout) in any POSIX sh. Besides py-spy it needs grep, head, readlink and tr. py-spy's pretty-printed JSON is
 # read line by line (its strings are copied as serde escaped them), so no JSON tool is
 # needed in the image.
 # No Jinja markers (brace-hash, brace-percent, double braces) anywhere in this file:
 # the roles pass it through Ansible variables.
 
-exec 2>/dev/null
-
 case "${KD_PYTHON_TIMEOUT:-}" in
   [1-9] | [1-9][0-9] | [1-5][0-9][0-9] | 600) ;;
   *) KD_PYTHON_TIMEOUT=30 ;;
 esac
-
-isnum() {
-  case $1 in
-    '' | *[!0-9]*) return 1 ;;
-  esac
-}
-
-# --- Which processes are "ours" (the debug container's): see processes.sh ---------
-ppid_of() {
-  _ppid=''
-  while IFS=': 	' read -r _k _v _r; do
-    case $_k in
-      PPid) _ppid=$_v; return 0 ;;
-    esac
-  done <"/proc/$1/status"
-}
-root_id() { stat -L -c '%d:%i' "/proc/$1/root/"; }
-SELF_ROOT=$(stat -L -c '%d:%i' /proc/self/root/)
-ANCESTORS=' '
-_p=$$
-TOP=$$
-while :; do
-  ppid_of "$_p"
-  isnum "$_ppid" && [ "$_ppid" != 0 ] && [ -d "/proc/$_ppid" ] || break
-  ANCESTORS="$ANCESTORS$_ppid "
-  TOP=$_ppid _p=$_ppid
-done
-GUEST=false
-if [ "$TOP" != 1 ] && [ -n "$SELF_ROOT" ]; then
-  _r1=$(root_id 1)
-  [ -n "$_r1" ] && [ "$_r1" != "$SELF_ROOT" ] && GUEST=true
-fi
-is_ours() {
-  [ "$1" = "$$" ] && return 0
-  case $ANCESTORS in
-    *" $1 "*) return 0 ;;
-  esac
-  _q=$1 _n=0
-  while [ "$_n" -lt 64 ]; do
-    ppid_of "$_q"
-    case $_ppid in
-      '' | 0 | 1) break ;;
-      "$$") return 0 ;;
-    esac
-    _q=$_ppid _n=$((_n + 1))
-  done
-  [ "$GUEST" = true ] && [ "$(root_id "$1")" = "$SELF_ROOT" ]
-}
-
-# --- Timeouts (as in the dns recipe) --------------------------------------------------
-if have timeout && timeout 1 true >/dev/null 2>&1; then
-  KD_TIMEOUT_STYLE=std
-elif have timeout && timeout -t 1 true >/dev/null 2>&1; then
-  KD_TIMEOUT_STYLE=busybox-old
-else
-  KD_TIMEOUT_STYLE=watchdog
-fi
-kd_timeout() {
-  _kt_secs=$1
-  shift
-  case "$KD_TIMEOUT_STYLE" in
-    std) timeout "$_kt_secs" "$@" ;;
-    busybox-old) timeout -t "$_kt_secs" "$@" ;;
-    *)
-      "$@" &
-      _kt_pid=$!
-      (sleep "$_kt_secs" && kill "$_kt_pid") >/dev/null 2>&1 &
-      _kt_dog=$!
-      wait "$_kt_pid"
-      _kt_rc=$?
-      kill "$_kt_dog" 2>/dev/null
-      return "$_kt_rc"
-      ;;
-  esac
-}
-
 
 # --- Arguments ------------------------------------------------------------------------
 USAGE='usage: python [--pid N] [--max-threads N] [--max-frames N]'
@@ -129,17 +51,17 @@ max_frames=64
 while [ $# -gt 0 ]; do
   case $1 in
     --pid)
-      if [ $# -lt 2 ] || ! isnum "$2"; then bad_args "--pid needs a process id"; fi
+      if [ $# -lt 2 ] || ! kd_isnum "$2"; then bad_args "--pid needs a process id"; fi
       only_pid=$2
       shift
       ;;
     --max-threads)
-      if [ $# -lt 2 ] || ! isnum "$2" || [ "$2" -eq 0 ]; then bad_args "--max-threads needs a positive number"; fi
+      if [ $# -lt 2 ] || ! kd_isnum "$2" || [ "$2" -eq 0 ]; then bad_args "--max-threads needs a positive number"; fi
       max_threads=$2
       shift
       ;;
     --max-frames)
-      if [ $# -lt 2 ] || ! isnum "$2" || [ "$2" -eq 0 ]; then bad_args "--max-frames needs a positive number"; fi
+      if [ $# -lt 2 ] || ! kd_isnum "$2" || [ "$2" -eq 0 ]; then bad_args "--max-frames needs a positive number"; fi
       max_frames=$2
       shift
       ;;
@@ -151,6 +73,7 @@ done
 # --- Finding Python processes -------------------------------------------------------
 # is_python PID: its executable or argv[0] is named python*, or libpython is mapped
 # (uwsgi and other embedders).
+# shellcheck disable=SC2329 # kd_target_pids calls it
 is_python() {
   _exe=$(readlink "/proc/$1/exe")
   _exe=${_exe% (deleted)}
@@ -167,17 +90,8 @@ is_python() {
 if [ -n "$only_pid" ]; then
   PIDS=$only_pid
 else
-  PIDS=''
-  if have sort; then
-    _all=$(cd /proc && for _d in [0-9]*; do echo "$_d"; done | sort -n)
-  else
-    _all=$(cd /proc && echo [0-9]*)
-  fi
-  for _pid in $_all; do
-    isnum "$_pid" || continue
-    is_ours "$_pid" && continue
-    is_python "$_pid" && PIDS="$PIDS $_pid"
-  done
+  kd_target_pids is_python
+  PIDS=$KD_PIDS
 fi
 
 # --- Reading py-spy's JSON ------------------------------------------------------------
@@ -255,6 +169,7 @@ HINT='py-spy needs ptrace: give the debug container the SYS_PTRACE capability (k
 # --- Per process ----------------------------------------------------------------------
 all_ok=true
 count=0
+[ -z "$PIDS" ] || kd_timeout_init # once here, not in each $(kd_timeout ...) below
 for pid in $PIDS; do
   count=$((count + 1))
   if [ ! -d "/proc/$pid" ]; then
