@@ -5,6 +5,13 @@ the debug container is run for real on the test host first; its real output is
 served as the container's log and its real exit code becomes the container's
 (kubehelpers.real_run, serve_logs, the KWOK_EXIT_CODE env). After the play the
 test checks that the pod's container really carries that command.
+
+The jvm and python recipes attach to a process of the target container: here that
+process is a real JVM (java, attached with the host's jcmd) or a real Python process
+(attached with py-spy from the test venv) started on the test host, whose pid the role
+passes to the recipe (jvm_pid, python_pid). The pod's containers are KWOK's and run
+nothing; the target container only names the container the debug container would share
+its process namespace with.
 """
 
 from __future__ import annotations
@@ -12,11 +19,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from kubehelpers import (
     ROOT,
@@ -222,3 +238,221 @@ def test_capture_role_lands_the_pcap_on_the_controller(cluster: Cluster, namespa
     assert record["pcap"] == {"path": str(pcap), "size": len(data), "sha256": captured["sha256"]}
     spec = cluster.core.read_namespaced_pod("web", namespace).spec.ephemeral_containers[0]
     assert spec.command == command and sorted(spec.security_context.capabilities.add) == ["NET_ADMIN", "NET_RAW"]
+
+
+# --- jvm and python: the recipe attaches to a real process started here -----------------
+
+ORDERS = 400_000  # live KdOrder objects: the heap histogram must count exactly these
+
+# Two threads deadlocked on two monitors, and ORDERS small objects kept alive.
+ORDERS_JAVA = """
+import java.util.ArrayList;
+import java.util.List;
+
+public class Orders {
+    static final class KdOrder {
+        final long id;
+        KdOrder(long id) { this.id = id; }
+    }
+
+    static final List<KdOrder> BOOK = new ArrayList<>();
+    static final Object LEDGER = new Object();
+    static final Object STOCK = new Object();
+
+    static void nap(long ms) {
+        try { Thread.sleep(ms); } catch (InterruptedException e) { }
+    }
+
+    public static void main(String[] args) {
+        for (long id = 0; id < Long.parseLong(args[0]); id++) BOOK.add(new KdOrder(id));
+        Thread pay = new Thread(() -> { synchronized (LEDGER) { nap(300); synchronized (STOCK) { } } }, "kd-payment");
+        Thread ship = new Thread(() -> { synchronized (STOCK) { nap(300); synchronized (LEDGER) { } } }, "kd-shipping");
+        pay.setDaemon(true);
+        ship.setDaemon(true);
+        pay.start();
+        ship.start();
+        while (pay.getState() != Thread.State.BLOCKED || ship.getState() != Thread.State.BLOCKED) nap(20);
+        System.out.println("ready");
+        System.out.flush();
+        nap(600_000);
+    }
+}
+"""
+
+# A request thread asleep two calls deep, and the main thread in its serving loop.
+WORKER_PY = """
+import threading, time
+
+inside = threading.Event()
+
+def kd_fetch_inventory():
+    inside.set()
+    time.sleep(600)
+
+def kd_handle_order():
+    kd_fetch_inventory()
+
+def kd_serve_forever():
+    while True:
+        time.sleep(1)
+
+threading.Thread(target=kd_handle_order, name="kd-order-1", daemon=True).start()
+inside.wait()
+print("ready", flush=True)
+kd_serve_forever()
+"""
+
+
+@contextmanager
+def started(argv: list[str], cwd: Path) -> Iterator[int]:
+    """Run ``argv`` here until the block ends; its pid once it has printed "ready"."""
+    with subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        try:
+            first = proc.stdout.readline() if proc.stdout else ""  # EOF if it could not start
+            assert first == "ready\n", f"{argv[0]} did not start: {first!r} {proc.stdout.read(2000) if proc.stdout else ''!r}"
+            yield proc.pid
+        finally:
+            proc.kill()  # leaving the with block waits for it
+
+
+def java_program(tmp_path: Path) -> list[str]:
+    source = tmp_path / "Orders.java"
+    source.write_text(ORDERS_JAVA, encoding="utf-8")
+    return [shutil.which("java") or "java", str(source), str(ORDERS)]  # a single-file source launch
+
+
+def python_program(_tmp_path: Path) -> list[str]:
+    return [sys.executable, "-c", WORKER_PY]
+
+
+def ptrace_refused() -> str | None:
+    """Why this host does not let py-spy attach to a sibling process, or None (the rules of tests/unit/recipes/test_python_script.py)."""
+    try:
+        scope = Path("/proc/sys/kernel/yama/ptrace_scope").read_text(encoding="ascii").strip()
+    except OSError:
+        return None  # no Yama: the same user may attach
+    caps = next(int(line.split()[1], 16) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("CapEff:"))
+    if scope == "0" or (scope in ("1", "2") and caps & (1 << 19)):
+        return None
+    return f"Yama ptrace_scope is {scope} and this user lacks CAP_SYS_PTRACE: py-spy cannot attach to the Python process"
+
+
+def check_jvm_output(output: list[dict[str, Any]], pid: int) -> None:
+    dump, histogram, summary = output
+    assert (dump["check"], dump["target"], dump["tool"]) == ("thread_dump", str(pid), "jcmd")
+    assert dump["deadlocks"] == 1 and dump["ok"] is False and "1 deadlock(s) found" in dump["detail"], dump["detail"]
+    assert dump["threads"] >= 4 and dump["truncated"] is False
+    assert "Found one Java-level deadlock:" in dump["dump"]
+    assert '"kd-payment"' in dump["dump"] and '"kd-shipping"' in dump["dump"]
+    assert (histogram["check"], histogram["target"], histogram["ok"], histogram["tool"]) == ("heap_histogram", str(pid), True, "jcmd")
+    rows = {row["class"]: row for row in histogram["top"]}
+    assert rows["Orders$KdOrder"]["instances"] == ORDERS, histogram["top"]
+    assert [row["rank"] for row in histogram["top"]] == list(range(1, len(histogram["top"]) + 1))
+    assert histogram["total_bytes"] >= sum(row["bytes"] for row in histogram["top"])
+    assert summary == {"check": "summary", "target": "jvm", "ok": False, "detail": "1 JVMs", "count": 1}
+
+
+def check_python_output(output: list[dict[str, Any]], pid: int) -> None:
+    dump, summary = output
+    assert (dump["check"], dump["target"], dump["tool"]) == ("stack_dump", str(pid), "py-spy")
+    assert dump["ok"] is True, dump["detail"]
+    stacks = {thread["name"]: [frame["function"] for frame in thread["frames"]] for thread in dump["threads"]}
+    assert set(stacks) == {"MainThread", "kd-order-1"}
+    assert stacks["MainThread"] == ["kd_serve_forever", "<module>"]
+    assert stacks["kd-order-1"][:2] == ["kd_fetch_inventory", "kd_handle_order"]  # innermost first
+    assert summary == {"check": "summary", "target": "python", "ok": True, "detail": "1 Python processes", "count": 1}
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """A recipe role that attaches to a process of the target container."""
+
+    role: str
+    program: Callable[[Path], list[str]]
+    tools: tuple[str, ...]  # what the recipe needs on this host
+    containers: list[dict[str, Any]]  # the pod's (KWOK's: nothing runs in them)
+    target: str  # the targetContainerName the role must set
+    image: str
+    check: Callable[[list[dict[str, Any]], int], None]  # asserts on the recipe's output for the process's pid
+    checks: int  # in the role's summary
+    failed_checks: int
+    role_vars: dict[str, Any] = field(default_factory=dict)
+
+
+INSPECTIONS = (
+    # The JVM is the pod's second container, named with jvm_target_container; the default image.
+    Inspection(
+        role="jvm",
+        program=java_program,
+        tools=("java", "jcmd"),
+        containers=[{"name": "envoy", "image": "docker.io/envoyproxy/envoy:v1.31.0"}, {"name": "orders", "image": "docker.io/library/eclipse-temurin:21-jre"}],
+        target="orders",
+        image="docker.io/library/eclipse-temurin:21-jdk",
+        role_vars={"jvm_target_container": "orders"},
+        check=check_jvm_output,
+        checks=3,
+        failed_checks=1,  # the thread dump: a deadlock
+    ),
+    # The Python process is the pod's first container (the default target); an image of one's own, as py-spy needs.
+    Inspection(
+        role="python",
+        program=python_program,
+        tools=("py-spy",),
+        containers=[{"name": "worker", "image": "docker.io/library/python:3.12-slim"}, {"name": "redis", "image": "docker.io/library/redis:7"}],
+        target="worker",
+        image="registry.example.com/tools/python-py-spy:3.12-0.4.3",
+        role_vars={"python_image": "registry.example.com/tools/python-py-spy:3.12-0.4.3"},
+        check=check_python_output,
+        checks=2,
+        failed_checks=0,
+    ),
+)
+
+
+def cannot_run(case: Inspection) -> str | None:
+    missing = [tool for tool in case.tools if shutil.which(tool) is None]
+    if missing:
+        return f"{', '.join(missing)} not installed: the {case.role} recipe cannot run on this host (hack/prereqs.sh, hack/venv.sh)"
+    return ptrace_refused() if case.role == "python" else None
+
+
+@pytest.mark.parametrize("case", INSPECTIONS, ids=lambda case: case.role)
+def test_inspection_roles_attach_to_the_target_process(cluster: Cluster, namespace: str, tmp_path: Path, case: Inspection) -> None:
+    why = cannot_run(case)
+    if why:
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    role, container = case.role, f"kd-{case.role}-rt1"
+    running_pod(cluster, namespace, "app", containers=case.containers)
+    with started(case.program(tmp_path), tmp_path) as pid:
+        # The command the role builds for this pid, run here for real: its output is the container's log.
+        command = recipe_command(role, ["--pid", str(pid)])
+        output, code = prepare_recipe(cluster, [(namespace, "app")], container, command, tmp_path)
+    role_vars = {
+        f"{role}_namespace": namespace, f"{role}_pod": "app", f"{role}_run_id": "rt1", f"{role}_pid": pid,
+        f"{role}_wait_timeout": 30, f"{role}_env": {"KWOK_EXIT_CODE": str(code)}, **case.role_vars,
+    }  # fmt: skip
+    # What the role's module reported (registered in the recipe role) tells an added container from a kept one.
+    save = f"{{'results': {role}_results, 'summary': {role}_summary, 'actions': __recipe_added.pods | map(attribute='action') | list}}"
+
+    first = run_tasks(tmp_path, include_role(cluster, role, **role_vars), save)
+    [record] = first["results"]
+    assert (record["pod"], record["container"], record["state"], record["exit_code"], record["target_container"]) == (
+        "app", container, "terminated", 0, case.target
+    )
+    assert record["output"] == [json.loads(line) for line in output.splitlines()]
+    case.check(record["output"], pid)
+    assert first["summary"] == {
+        "recipe": role, "container": container, "pods": 1, "checks": case.checks, "failed_checks": case.failed_checks, "unfinished_pods": []
+    }  # fmt: skip
+    assert first["actions"] == ["added"]
+    [spec] = cluster.core.read_namespaced_pod("app", namespace).spec.ephemeral_containers
+    assert (spec.name, spec.image, spec.target_container_name, spec.command) == (container, case.image, case.target, command)
+    assert spec.security_context.capabilities.add == ["SYS_PTRACE"]  # profile general: attaching needs ptrace
+
+    # The same run id again: the module keeps the container, the results are the same.
+    again = run_tasks(tmp_path, include_role(cluster, role, **role_vars), save)
+    assert again["actions"] == ["unchanged"]
+    assert (again["results"], again["summary"]) == (first["results"], first["summary"])
+    assert [c.to_dict() for c in cluster.core.read_namespaced_pod("app", namespace).spec.ephemeral_containers] == [spec.to_dict()]
