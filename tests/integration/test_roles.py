@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.server
 import json
 import os
 import shutil
@@ -456,3 +457,55 @@ def test_inspection_roles_attach_to_the_target_process(cluster: Cluster, namespa
     assert again["actions"] == ["unchanged"]
     assert (again["results"], again["summary"]) == (first["results"], first["summary"])
     assert [c.to_dict() for c in cluster.core.read_namespaced_pod("app", namespace).spec.ephemeral_containers] == [spec.to_dict()]
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    """/healthz answers 200, anything else 503: one passing and one failing HTTP check."""
+
+    def do_GET(self) -> None:  # noqa: N802 (the name http.server dispatches to)
+        self.send_response(200 if self.path == "/healthz" else 503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's signature)
+        pass
+
+
+def test_network_role_checks_real_endpoints(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    # Real endpoints on the test host: an HTTP server and a port nothing listens on (bound, then closed).
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    port = server.server_address[1]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    worker = threading.Thread(target=server.serve_forever, daemon=True)
+    worker.start()
+    checks = [f"tcp:127.0.0.1:{port}", f"http://127.0.0.1:{port}/healthz", f"http://127.0.0.1:{port}/ready", f"tcp:127.0.0.1:{closed}"]
+    running_pod(cluster, namespace, "web")
+    command = recipe_command("network", checks)
+    try:
+        output, code = prepare_recipe(cluster, [(namespace, "web")], "kd-network-net1", command, tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    expected = [json.loads(line) for line in output.splitlines()]
+
+    tasks = include_role(
+        cluster, "network", network_namespace=namespace, network_pod="web", network_run_id="net1", network_checks=checks,
+        network_wait_timeout=30, network_env={"KWOK_EXIT_CODE": str(code)},
+    )  # fmt: skip
+    got = run_tasks(tmp_path, tasks, "{'results': network_results, 'summary': network_summary}")
+    [record] = got["results"]
+    assert (record["container"], record["state"], record["exit_code"]) == ("kd-network-net1", "terminated", code)
+    assert record["output"] == expected
+    by_target = {(c["check"], c["target"]): c for c in record["output"]}
+    assert by_target["tcp", f"127.0.0.1:{port}"]["ok"] is True
+    assert (by_target["http", checks[1]]["ok"], by_target["http", checks[1]]["status"]) == (True, 200)
+    assert (by_target["http", checks[2]]["ok"], by_target["http", checks[2]]["status"]) == (False, 503)
+    assert by_target["tcp", f"127.0.0.1:{closed}"]["ok"] is False
+    listening = by_target["listening", "/proc/net/tcp"]["sockets"]
+    assert {"proto": "tcp", "address": "127.0.0.1", "port": port} in listening
+    assert record["output"][-1] == {"check": "summary", "target": "network", "ok": False, "detail": "2 of 4 checks passed"}
+    assert (got["summary"]["failed_checks"], got["summary"]["checks"]) == (2, len(expected))  # summary lines are not counted as failed
+    spec = cluster.core.read_namespaced_pod("web", namespace).spec.ephemeral_containers[0]
+    assert (spec.name, spec.command) == ("kd-network-net1", command)
