@@ -10,6 +10,7 @@ run are two contexts of the one local cluster, each given its own namespaces.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,8 @@ def test_incident_response_bundle(cluster: Cluster, namespace: str, tmp_path: Pa
     assert report["summary"][0]["failed_checks"] >= failed_dns
     md = (bundle / "report.md").read_text()
     assert md.startswith("\n# Incident INC-42") or md.startswith("# Incident INC-42")
+    # A check without a detail (the processes recipe's) shows its fields as "key: value", not as JSON.
+    assert re.search(r"^\| process \| `\d+` \| ok \| pid: \d+; ppid: \d+; name: [^;]+; state: ", md, re.M), md[-3000:]
     html = (bundle / "report.html").read_text()
     assert html.index("<h2>Summary</h2>") < html.index(f'id="pod-{namespace}-web-0"')
     fetched = bundle / "files" / namespace / "web-0" / "etc" / "hostname"
