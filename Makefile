@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CONTROLLERS ?= stable latest
-INTEGRATION_CONTROLLERS ?= latest
+INTEGRATION_CONTROLLERS ?= stable latest
 export CONTROLLERS INTEGRATION_CONTROLLERS
 
 .PHONY: help test lint sanity unit integration binaries cluster-up cluster-down demo bench
@@ -37,5 +37,5 @@ cluster-down: ## stop the local cluster and everything it started
 
 demo: ## start the cluster and deploy the sample workload
 	@bash hack/demo.sh
-bench: ## fleet benchmark: ephemeral_container vs a kubectl debug loop (table + plot in bench/out)
-	@bash bench/run.sh
+bench: ## benchmarks vs kubectl loops, tables + plots in bench/out (BENCH=fleet_add or fleet_recipe: only that one)
+	@bash bench/run.sh $(BENCH)

@@ -7,7 +7,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 : "${CONTROLLERS:=stable latest}"
-: "${INTEGRATION_CONTROLLERS:=latest}"
+: "${INTEGRATION_CONTROLLERS:=stable latest}"
 
 step() { printf '\n==== %s ====\n' "$*"; }
 start=$(date +%s)
