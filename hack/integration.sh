@@ -13,4 +13,9 @@ export PYTHONPATH="$collections${PYTHONPATH:+:$PYTHONPATH}"
 export ANSIBLE_COLLECTIONS_PATH="$collections"
 export ANSIBLE_HOME="$ROOT/.cache/ansible-home"
 export PYTHONDONTWRITEBYTECODE=1
-exec "$venv/bin/python" -m pytest -p no:cacheprovider -ra tests/integration "$@"
+# The whole suite unless the arguments name test files or directories of their own.
+paths=(tests/integration)
+for arg in "$@"; do
+    [[ $arg != -* && -e $arg ]] && paths=() && break
+done
+exec "$venv/bin/python" -m pytest -p no:cacheprovider -ra "$@" "${paths[@]}"

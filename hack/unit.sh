@@ -32,4 +32,9 @@ export PYTHONPATH="$collections${PYTHONPATH:+:$PYTHONPATH}"
 export ANSIBLE_COLLECTIONS_PATH="$collections"
 export ANSIBLE_HOME="$ROOT/.cache/ansible-home"
 export PYTHONDONTWRITEBYTECODE=1
-exec "$venv/bin/python" -m pytest -p no:cacheprovider "$@" tests/unit
+# The whole suite unless the arguments name test files or directories of their own.
+paths=(tests/unit)
+for arg in "$@"; do
+    [[ $arg != -* && -e $arg ]] && paths=() && break
+done
+exec "$venv/bin/python" -m pytest -p no:cacheprovider "$@" "${paths[@]}"
