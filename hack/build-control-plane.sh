@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the pinned local control plane (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd, kwok, kwokctl) from Go modules into $KD_BIN.
+# kube-scheduler, kubectl, kubelet, etcd, kwok, kwokctl) from Go modules into $KD_BIN.
 # Each binary is rebuilt only when missing or when its recorded version differs,
 # so a warm run costs a few `--version` calls.
 set -euo pipefail
@@ -54,7 +54,7 @@ fi
 # resolves them with replace lines consumers never see, so a wrapper module
 # replaces each with the published v0.<minor>.<patch>. The list is derived from
 # the module's own go.mod so it cannot drift between releases.
-K8S_CMDS="kube-apiserver kube-controller-manager kube-scheduler kubectl"
+K8S_CMDS="kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet"
 all_current=true
 for c in $K8S_CMDS; do is_current "$c" "$K8S_VERSION" || all_current=false; done
 if ! $all_current; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The embedded local control plane: a real kube-apiserver, etcd,
-# kube-controller-manager and kube-scheduler, with kwok simulating the nodes and
-# kubelets. Everything listens on 127.0.0.1 and lives under $KD_CACHE/kwok.
+# kube-controller-manager and kube-scheduler, with kwok simulating $KD_NODES nodes and
+# their kubelets, and one real node (kubelet, containerd, runc: hack/node.sh) where the
+# host can run containers. Everything listens on 127.0.0.1 and lives under $KD_CACHE.
 #
 #   hack/cluster.sh up      start (or reuse) the cluster; last line: KUBECONFIG=<path>
 #   hack/cluster.sh down    stop every process it started and remove its state
@@ -71,6 +72,19 @@ options:
   # Per-pod Logs/Exec/Attach objects can be applied by tests; the cluster-wide
   # defaults below come from this file.
   enableCRDs: [Logs, Exec, Attach]
+componentsPatches:
+# kwok simulates only the nodes it created (kwokctl scale node annotates them), never
+# the real node that hack/node.sh registers beside them.
+- name: kwok-controller
+  extraArgs:
+  - {key: manage-all-nodes, value: "false", override: true}
+  - {key: manage-nodes-with-annotation-selector, value: kwok.x-k8s.io/node=fake}
+# The real kubelet authenticates the API server by a client certificate (for logs,
+# exec and attach); kwok's fake kubelets ignore it.
+- name: kube-apiserver
+  extraArgs:
+  - {key: kubelet-client-certificate, value: $WD/pki/admin.crt}
+  - {key: kubelet-client-key, value: $WD/pki/admin.key}
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: ClusterLogs
@@ -108,6 +122,7 @@ YAML
 up() {
   if ready; then
     log "reusing the running cluster '$KD_CLUSTER'"
+    real_node
     echo "KUBECONFIG=$KUBECONFIG_PATH"
     return 0
   fi
@@ -137,12 +152,25 @@ up() {
     sleep 0.5
   done
   kc get serviceaccount default -n default >/dev/null
+  real_node
   log "cluster '$KD_CLUSTER' is up"
   echo "KUBECONFIG=$KUBECONFIG_PATH"
 }
 
+# The real node (hack/node.sh) comes up by default where the host can run containers;
+# elsewhere one line says why not and the cluster has only KWOK nodes.
+real_node() {
+  local why
+  if why=$(bash "$ROOT/hack/node.sh" check); then
+    bash "$ROOT/hack/node.sh" up
+  else
+    log "no real node: $why"
+  fi
+}
+
 down() {
   local pids
+  bash "$ROOT/hack/node.sh" down || true
   pids=$(our_pids)
   if [ -d "$WD" ]; then
     quiet kwokctl delete cluster --name "$KD_CLUSTER" || true

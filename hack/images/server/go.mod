@@ -1,0 +1,3 @@
+module kubedebug.local/server
+
+go 1.26
