@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from kubehelpers import Cluster, wait_for
+from kubehelpers import REAL_NODE, Cluster, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_SH = ROOT / "hack" / "cluster.sh"
@@ -75,3 +75,17 @@ def namespace_factory(cluster: Cluster) -> Iterator[Callable[..., str]]:
 @pytest.fixture
 def namespace(namespace_factory: Callable[..., str]) -> str:
     return namespace_factory()
+
+
+@pytest.fixture
+def real_node(cluster: Cluster) -> str:
+    """The real node, working. Skipped only where the host cannot run containers at all
+    (hack/node.sh check says why); where it can, a broken node fails the test, saying what is broken."""
+    node_sh = ROOT / "hack" / "node.sh"
+    check = subprocess.run(["bash", str(node_sh), "check"], capture_output=True, text=True, check=False)
+    if check.returncode != 0:
+        pytest.skip(f"this host cannot run the real node: {check.stdout.strip() or check.stderr.strip()}")
+    status = subprocess.run(["bash", str(node_sh), "status"], capture_output=True, text=True, check=False)
+    if status.returncode != 0:
+        pytest.fail(f"the real node is broken (hack/node.sh status):\n{status.stdout}{status.stderr}")
+    return REAL_NODE

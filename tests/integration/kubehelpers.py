@@ -162,6 +162,17 @@ def run_tasks(
     return result
 
 
+def include_role(cluster: Cluster, role: str, **role_vars: Any) -> list[dict[str, Any]]:
+    """The task a user writes to run one of the collection's roles, its ``<role>_auth`` pointing at ``cluster``."""
+    return [
+        {
+            "name": f"Run {role}",
+            "ansible.builtin.include_role": {"name": f"kubedebug.ephemeral.{role}"},
+            "vars": {f"{role}_auth": {"kubeconfig": cluster.kubeconfig}, **role_vars},
+        }
+    ]
+
+
 def real_run(command: list[str], seconds: float = 10) -> tuple[str, int | None]:
     """Run ``command`` on this host and return what it printed (stdout and stderr, interleaved) and its exit code.
 
@@ -298,3 +309,46 @@ def run_playbook(
         cmd.append("--check")
     env = {**os.environ, "ANSIBLE_PYTHON_INTERPRETER": sys.executable, "ANSIBLE_NOCOLOR": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)
+
+
+# The real node (hack/node.sh): kubelet, containerd and runc. Its images are built on
+# this machine and imported into containerd (hack/images), so pods use IfNotPresent.
+REAL_NODE = "kd-real-node"
+REAL_NODE_PLACEMENT: dict[str, Any] = {
+    "nodeSelector": {"kubedebug.io/node": "real"},
+    "tolerations": [{"key": "kubedebug.io/node", "operator": "Equal", "value": "real", "effect": "NoSchedule"}],
+}
+BUSYBOX_IMAGE = "kd.local/busybox:1.35"
+DEBUG_IMAGE_REAL = "kd.local/debug:1"
+SERVER_IMAGE = "kd.local/server:1"
+JVM_IMAGE = "kd.local/jvm-app:1"
+PYTHON_IMAGE = "kd.local/python-app:1"
+
+
+def pod_trouble(cluster: Cluster, namespace: str, name: str) -> str:
+    """What the kubelet says about a pod that does not run: container states and the pod's events."""
+    pod = cluster.core.read_namespaced_pod(name, namespace)
+    states = [
+        f"{s.name}: {s.state.to_dict()}"
+        for s in (pod.status.container_statuses or []) + (pod.status.ephemeral_container_statuses or [])
+    ]
+    events = cluster.core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}").items
+    return "\n".join([f"phase {pod.status.phase} on {pod.spec.node_name}", *states, *(f"event {e.reason}: {e.message}" for e in events)])
+
+
+def real_pod(
+    cluster: Cluster, namespace: str, name: str, containers: list[dict[str, Any]], timeout: float = 120, **extra: Any
+) -> client.V1Pod:
+    """Create a pod on the real node and wait until its containers really run (or fail with the kubelet's story)."""
+    for c in containers:
+        c.setdefault("imagePullPolicy", "IfNotPresent")
+    cluster.core.create_namespaced_pod(namespace, make_pod(name, containers, **REAL_NODE_PLACEMENT, **extra))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pod = cluster.core.read_namespaced_pod(name, namespace)
+        statuses = pod.status.container_statuses or []
+        if pod.status.phase == "Running" and statuses and all(s.state.running for s in statuses):
+            assert pod.spec.node_name == REAL_NODE
+            return pod
+        time.sleep(0.5)
+    pytest.fail(f"pod {namespace}/{name} is not running on the real node after {timeout}s:\n{pod_trouble(cluster, namespace, name)}")
