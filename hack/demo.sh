@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# `make demo`: bring up the embedded cluster and deploy the sample workload.
+# `make demo`: bring up the embedded cluster, deploy the sample workload and run
+# playbooks/incident_response.yml against shop/web.
+# With the real node (hack/node.sh; the default where this host can run containers)
+# shop/web runs there and every debug container really runs. Without it, shop/web runs
+# on KWOK nodes and the recipes' output is produced on this host and served as their logs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 : "${KD_BIN:=$ROOT/.cache/bin}"
 kubeconfig=$(bash "$ROOT/hack/cluster.sh" up | tail -n 1 | cut -d= -f2-)
 kc() { "$KD_BIN/kubectl" --kubeconfig "$kubeconfig" "$@"; }
-kc apply -f "$ROOT/hack/demo"
+if bash "$ROOT/hack/node.sh" status >/dev/null 2>&1; then mode=real; else mode=kwok; fi
+kc apply -f "$ROOT/hack/demo" -f "$ROOT/hack/demo/$mode"
 # Namespaces are new: pods are refused until their default ServiceAccount exists,
 # and the Deployment controller retries on its own, so waiting for rollout is enough.
-kc -n shop rollout status deployment/web --timeout=120s
+kc -n shop rollout status deployment/web --timeout=180s
 kc -n payments rollout status deployment/api --timeout=120s
 echo
-echo "Sample workload (nodes and container processes simulated by KWOK):"
+if [ "$mode" = real ]; then
+  echo "Sample workload (shop/web on the real node kd-real-node, payments/api on KWOK nodes):"
+else
+  echo "Sample workload (no real node on this host: nodes and container processes simulated by KWOK):"
+fi
 kc get pods -n shop -o wide
 kc get pods -n payments -o wide
 echo
@@ -25,4 +34,4 @@ venv=$(bash "$ROOT/hack/venv.sh" latest | tail -n 1)
 collections=$(bash "$ROOT/hack/collections.sh")
 mkdir -p "$ROOT/.cache/demo"
 PATH="$venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$collections" ANSIBLE_HOME="$ROOT/.cache/ansible-home" \
-  "$venv/bin/python" "$ROOT/hack/demo_incident.py" "$kubeconfig" "$KD_BIN/kubectl" "$ROOT/.cache/demo/incidents"
+  "$venv/bin/python" "$ROOT/hack/demo_incident.py" "$kubeconfig" "$KD_BIN/kubectl" "$ROOT/.cache/demo/incidents" "$mode"

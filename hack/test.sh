@@ -13,23 +13,25 @@ step() { printf '\n==== %s ====\n' "$*"; }
 start=$(date +%s)
 
 # The control plane builds while the Python side installs (2 cores: Go is the long pole).
-step "control plane binaries (background)"
+# First: the real node's runc build needs libseccomp's headers from these.
+step "Debian packages"; bash hack/prereqs.sh
+step "control plane and real node binaries (background)"
 # In a session of its own, so that a failing step can stop the whole build (go and its compilers).
-setsid bash hack/build-control-plane.sh > "${TMPDIR:-/tmp}/kd-build-$$.log" 2>&1 &
+setsid bash -c 'bash hack/build-control-plane.sh && bash hack/build-node.sh' \
+  > "${TMPDIR:-/tmp}/kd-build-$$.log" 2>&1 &
 build_pid=$!
 stop_build() { kill -- "-$build_pid" 2>/dev/null || true; }
 trap stop_build EXIT
 
-step "Debian packages"; bash hack/prereqs.sh
 for c in $CONTROLLERS; do step "virtualenv: $c"; bash hack/venv.sh "$c"; done
 step "lint"; bash hack/lint.sh
 for c in $CONTROLLERS; do step "sanity: $c"; bash hack/sanity.sh "$c"; done
 for c in $CONTROLLERS; do step "unit: $c"; bash hack/unit.sh "$c"; done
 
-step "waiting for the control plane build"
+step "waiting for the control plane and node build"
 if ! wait "$build_pid"; then
   cat "${TMPDIR:-/tmp}/kd-build-$$.log" >&2
-  echo "error: building the control plane failed (log above)" >&2
+  echo "error: building the control plane or the real node failed (log above)" >&2
   exit 1
 fi
 tail -n 1 "${TMPDIR:-/tmp}/kd-build-$$.log"; rm -f "${TMPDIR:-/tmp}/kd-build-$$.log"
