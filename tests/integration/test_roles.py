@@ -12,6 +12,11 @@ process is a real JVM (java, attached with the host's jcmd) or a real Python pro
 passes to the recipe (jvm_pid, python_pid). The pod's containers are KWOK's and run
 nothing; the target container only names the container the debug container would share
 its process namespace with.
+
+The same round trips run for real, in debug containers on the real node, in
+test_real_node_recipes.py; the KWOK versions stay for what a real node cannot produce on
+demand (the public default images, which this machine cannot pull, an exit code of the
+test's choosing, and jcmd from a JDK attaching instead of jattach).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import pytest
 from kubehelpers import (
     ROOT,
     Cluster,
+    include_role,
     prepare_recipe,
     recipe_command,
     run_tasks,
@@ -134,16 +140,6 @@ def test_recipe_role_rejects_bad_input(cluster: Cluster, namespace: str, tmp_pat
     assert failure["failed"] is True
     assert "recipe_run_id of lower-case letters, digits and '-'" in failure["msg"]
     assert 'run_id="Run_1"' in failure["msg"]
-
-
-def include_role(cluster: Cluster, role: str, **role_vars: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": f"Run {role}",
-            "ansible.builtin.include_role": {"name": f"kubedebug.ephemeral.{role}"},
-            "vars": {f"{role}_auth": {"kubeconfig": cluster.kubeconfig}, **role_vars},
-        }
-    ]
 
 
 def test_processes_and_filesystem_roles(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
