@@ -51,6 +51,11 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60.0, interva
     pytest.fail(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
 
 
+def kwok_node(cluster: Cluster) -> client.V1Node:
+    """A simulated node: tests that pin a pod to a node by name (a mirror pod, a Windows pod) must not land on the real node."""
+    return cluster.core.list_node(label_selector="type=kwok").items[0]
+
+
 def make_pod(name: str, containers: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     return {
         "apiVersion": "v1",

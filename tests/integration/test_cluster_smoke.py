@@ -19,7 +19,7 @@ from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 
-from kubehelpers import SMP_KWARGS, Cluster, cri_log, make_pod, patch_ephemeral, running_pod, serve_logs, wait_for
+from kubehelpers import SMP_KWARGS, Cluster, cri_log, kwok_node, make_pod, patch_ephemeral, running_pod, serve_logs, wait_for
 
 DEBUG_IMAGE = "docker.io/library/busybox:1.36"
 
@@ -297,7 +297,7 @@ def test_api_server_refusals(cluster: Cluster, namespace: str) -> None:
 
 def test_static_mirror_pod_refused(cluster: Cluster, namespace: str) -> None:
     core = cluster.core
-    node = core.list_node().items[0]
+    node = kwok_node(cluster)
     mirror = make_pod(
         "static-web",
         [{"name": "app", "image": "registry.k8s.io/pause:3.10"}],

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from kubehelpers import Cluster, run_task, running_pod, service_account_auth, wait_for
+from kubehelpers import Cluster, kwok_node, run_task, running_pod, service_account_auth, wait_for
 
 MODULE = "kubedebug.ephemeral.ephemeral_container"
 IMAGE = "docker.io/library/busybox:1.36"
@@ -171,7 +171,7 @@ def test_refusals_before_the_api(cluster: Cluster, namespace: str, tmp_path: Pat
         containers=[{"name": "app", "image": "registry.k8s.io/pause:3.10"}],
         initContainers=[{"name": "init", "image": "registry.k8s.io/pause:3.10"}],
     )
-    node = core.list_node().items[0].metadata
+    node = kwok_node(cluster).metadata
     core.create_namespaced_pod(
         namespace,
         {
