@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# The kubectl go-templates below are in single quotes on purpose: $n is theirs, not the shell's.
+# shellcheck disable=SC2016
 # Keeps the real node's resolver (dnsmasq --hostsdir, which re-reads changed files) in
 # step with the cluster's Services, as cluster DNS answers them:
 #   <svc>.<ns>.svc.cluster.local -> the ClusterIP, or for a headless Service the

@@ -31,6 +31,10 @@ NODE=$KD_CACHE/node/$KD_CLUSTER
 SOCK=$NODE/run/containerd.sock
 PREFIX=${KD_POD_SUBNET%/*}
 GATEWAY=${PREFIX%.*}.$(( ${PREFIX##*.} + 1 ))
+# Outside $NODE, which down removes only after the cgroups.
+CGROUPS_MADE=$KD_CACHE/node/.$KD_CLUSTER.cgroups
+# The cgroup the node nested under when it came up: down may run from another cgroup.
+CGROUP_BASE=$KD_CACHE/node/.$KD_CLUSTER.cgroup-base
 HOSTS_MARK="# kubedebug.ephemeral real node $KD_CLUSTER"
 
 log() { printf '[node] %s\n' "$*" >&2; }
@@ -243,6 +247,7 @@ make_cgroups() {
       parent=$h$rel; rel=$rel/$part; dir=$h$rel
       [ -d "$dir" ] && continue
       mkdir "$dir"
+      echo "$dir" >> "$CGROUPS_MADE"
       for f in cpuset.cpus cpuset.mems; do
         if [ -e "$dir/$f" ]; then cat "$parent/$f" > "$dir/$f"; fi
       done
@@ -316,6 +321,7 @@ up() {
   write_containerd_config
   local cg port hport
   cg=$(own_cgroup); port=$(free_port); hport=$(free_port)
+  echo "$cg" > "$CGROUP_BASE"
   write_kubelet_config "$cg" "$port" "$hport"
   make_cgroups "$cg"
   hosts_entry add
@@ -343,12 +349,12 @@ up() {
 }
 
 stop_pid() { # pidfile: TERM, then KILL after a grace period
-  local f=$1 p i
+  local f=$1 p
   [ -f "$f" ] || return 0
   p=$(cat "$f")
   if kill -0 "$p" 2>/dev/null; then
     kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true
-    for i in $(seq 1 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.25; done
+    for _ in $(seq 1 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.25; done
     kill -9 -- "-$p" 2>/dev/null || kill -9 "$p" 2>/dev/null || true
   fi
   rm -f "$f"
@@ -366,9 +372,11 @@ node_pids() {
 
 node_mounts() { awk -v p="$NODE/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo | sort -r; }
 
+node_cgroup() { if [ -f "$CGROUP_BASE" ]; then cat "$CGROUP_BASE"; else own_cgroup; fi; }
+
 down() {
   local cg p m
-  cg=$(own_cgroup)
+  cg=$(node_cgroup)
   stop_pid "$NODE/pids/kubelet.pid"
   if pid_alive "$NODE/pids/containerd.pid"; then
     # Stop the containers through containerd first, so the shims exit by themselves.
@@ -380,10 +388,16 @@ down() {
   stop_pid "$NODE/pids/dns-sync.pid"
   stop_pid "$NODE/pids/dnsmasq.pid"
   for m in $(node_mounts); do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
-  # Child cgroups first: rmdir only removes empty ones.
+  # Child cgroups first: rmdir only removes empty ones. Then the levels above that
+  # make_cgroups created (never one that was there before).
   for p in /sys/fs/cgroup/*"$cg"/kubedebug-node; do
-    [ -d "$p" ] && find "$p" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    if [ -d "$p" ]; then find "$p" -depth -type d -exec rmdir {} + 2>/dev/null || true; fi
   done
+  if [ -f "$CGROUPS_MADE" ]; then
+    sort -r "$CGROUPS_MADE" | while read -r p; do rmdir "$p" 2>/dev/null || true; done
+    rm -f "$CGROUPS_MADE"
+  fi
+  rm -f "$CGROUP_BASE"
   ip link del "$KD_POD_BRIDGE" 2>/dev/null || true
   hosts_entry remove
   rm -rf "$NODE"
@@ -396,8 +410,9 @@ down() {
 # Exit 0 when the node works; otherwise one line per broken piece.
 status() {
   local bad=0
-  pid_alive "$NODE/pids/containerd.pid" && ctr_ version >/dev/null 2>&1 \
-    || { echo "containerd is not running or does not answer on $SOCK"; bad=1; }
+  if ! { pid_alive "$NODE/pids/containerd.pid" && ctr_ version >/dev/null 2>&1; }; then
+    echo "containerd is not running or does not answer on $SOCK"; bad=1
+  fi
   pid_alive "$NODE/pids/kubelet.pid" || { echo "the kubelet is not running"; bad=1; }
   pid_alive "$NODE/pids/dnsmasq.pid" || { echo "the pods' resolver (dnsmasq) is not running"; bad=1; }
   node_ready || { echo "node $KD_REAL_NODE_NAME is not Ready"; bad=1; }
@@ -405,13 +420,15 @@ status() {
 }
 
 leftovers() {
-  local cg=${1:-$(own_cgroup)} p
+  local cg=${1:-$(node_cgroup)} p
   for p in $(node_pids "$cg"); do echo "process $p: $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null)"; done
   pgrep -af -- "$NODE/" 2>/dev/null | grep -v "pgrep" | sed 's/^/process /' || true
   node_mounts | sed 's/^/mount /'
   ip link show "$KD_POD_BRIDGE" >/dev/null 2>&1 && echo "link $KD_POD_BRIDGE"
   grep -qF "$HOSTS_MARK" /etc/hosts && echo "/etc/hosts entry for $KD_REAL_NODE_NAME"
   [ -d "$NODE" ] && echo "directory $NODE"
+  for p in /sys/fs/cgroup/*"$cg"/kubedebug-node; do [ -d "$p" ] && echo "cgroup $p"; done
+  if [ -f "$CGROUPS_MADE" ]; then sed 's/^/cgroup /' "$CGROUPS_MADE"; fi
   return 0
 }
 

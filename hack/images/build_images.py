@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build the kd.local/* test images as OCI image layout archives, without a registry or docker.
 
     python3 hack/images/build_images.py --out DIR [--only NAME ...] [--py-spy PATH] [--cache DIR]
@@ -798,7 +797,7 @@ def build(ctx: Context, name: str) -> tuple[str, Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0] if __doc__ else None)
     parser.add_argument("--out", required=True, type=Path, help="directory for <name>.tar and <name>.inputs")
     parser.add_argument("--only", nargs="+", choices=sorted(BUILDERS), metavar="NAME", help=f"build only these ({', '.join(BUILDERS)})")
     parser.add_argument("--py-spy", type=Path, help="py-spy binary for the debug image (default: the stable venv's, PATH's, or a downloaded wheel's)")
