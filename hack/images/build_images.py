@@ -648,19 +648,21 @@ def build_jvm_app(ctx: Context) -> Image:
     add_closure(fs, sorted((java_home / "lib").glob("*.so")), provided=frozenset({"libjvm.so"}), optional=True)
     for cls in sorted(classes.glob("*.class")):
         fs.add_file(f"/app/{cls.name}", cls, 0o644)
+    return app_image(
+        "jvm-app",
+        fs,
+        entrypoint=[f"{JAVA_HOME}/bin/java", "-XX:+UseSerialGC", "-Xmx64m", "-cp", "/app", "Deadlock"],
+        env=[f"PATH={JAVA_HOME}/bin:{DEFAULT_PATH}", f"JAVA_HOME={JAVA_HOME}"],
+    )
+
+
+def app_image(name: str, fs: Rootfs, entrypoint: list[str], env: list[str]) -> Image:
+    """An application image: no shell, run from /app as the unprivileged user ``app`` (1000)."""
     add_accounts(fs, [*base_accounts("/sbin/nologin"), APP_ACCOUNT])
     # The JVM's attach socket and hsperfdata go to /tmp: jattach needs it writable.
     fs.mkdir("/tmp", 0o1777)
     fs.mkdir("/home/app", 0o755, APP_ACCOUNT.uid, APP_ACCOUNT.uid)
-    return Image(
-        "jvm-app",
-        f"{REGISTRY}/jvm-app:1",
-        fs,
-        user="1000:1000",
-        entrypoint=[f"{JAVA_HOME}/bin/java", "-XX:+UseSerialGC", "-Xmx64m", "-cp", "/app", "Deadlock"],
-        workdir="/app",
-        env=[f"PATH={JAVA_HOME}/bin:{DEFAULT_PATH}", f"JAVA_HOME={JAVA_HOME}"],
-    )
+    return Image(name, f"{REGISTRY}/{name}:1", fs, user="1000:1000", entrypoint=entrypoint, workdir="/app", env=env)
 
 
 # Tests, IDLE, Tk, ensurepip, 2to3, bytecode caches and the static-linking kit are not needed to run app.py.
@@ -684,19 +686,8 @@ def build_python_app(ctx: Context) -> Image:
     # Extension modules link libraries of their own (libssl, libffi, ...).
     add_closure(fs, sorted(Path(PYTHON_LIB, "lib-dynload").glob("*.so")), optional=True)
     fs.add_file("/app/app.py", app, 0o644)
-    add_accounts(fs, [*base_accounts("/sbin/nologin"), APP_ACCOUNT])
-    fs.mkdir("/tmp", 0o1777)
-    fs.mkdir("/home/app", 0o755, APP_ACCOUNT.uid, APP_ACCOUNT.uid)
-    return Image(
-        "python-app",
-        f"{REGISTRY}/python-app:1",
-        fs,
-        user="1000:1000",
-        entrypoint=[PYTHON, "-u", "/app/app.py"],
-        workdir="/app",
-        # The stdlib is root-owned and has no bytecode caches: do not try to write them.
-        env=[f"PATH={DEFAULT_PATH}", "PYTHONDONTWRITEBYTECODE=1"],
-    )
+    # The stdlib is root-owned and has no bytecode caches: do not try to write them.
+    return app_image("python-app", fs, entrypoint=[PYTHON, "-u", "/app/app.py"], env=[f"PATH={DEFAULT_PATH}", "PYTHONDONTWRITEBYTECODE=1"])
 
 
 BUILDERS: dict[str, Callable[[Context], Image]] = {
