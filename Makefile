@@ -26,16 +26,16 @@ unit: ## unit tests on each controller in CONTROLLERS
 integration: ## integration tests against the local cluster (INTEGRATION_CONTROLLERS)
 	@bash hack/cluster.sh up >/dev/null && for c in $(INTEGRATION_CONTROLLERS); do bash hack/integration.sh $$c || exit 1; done
 
-binaries: ## build the pinned control plane into .cache/bin
-	@bash hack/build-control-plane.sh
+binaries: ## build the pinned control plane and real node binaries into .cache/bin
+	@bash hack/build-control-plane.sh && bash hack/build-node.sh
 
-cluster-up: ## start (or reuse) the local cluster; last line is KUBECONFIG=<path>
+cluster-up: ## start (or reuse) the local cluster, KWOK nodes and the real node; last line is KUBECONFIG=<path>
 	@bash hack/cluster.sh up
 
 cluster-down: ## stop the local cluster and everything it started
 	@bash hack/cluster.sh down
 
-demo: ## start the cluster and deploy the sample workload
+demo: ## start the cluster, deploy the sample workload, run the incident playbook on it
 	@bash hack/demo.sh
 bench: ## benchmarks vs kubectl loops, tables + plots in bench/out (BENCH=fleet_add or fleet_recipe: only that one)
 	@bash bench/run.sh $(BENCH)
