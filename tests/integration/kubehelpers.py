@@ -345,8 +345,7 @@ def real_pod(
     cluster: Cluster, namespace: str, name: str, containers: list[dict[str, Any]], timeout: float = 120, **extra: Any
 ) -> client.V1Pod:
     """Create a pod on the real node and wait until its containers really run (or fail with the kubelet's story)."""
-    for c in containers:
-        c.setdefault("imagePullPolicy", "IfNotPresent")
+    containers = [{"imagePullPolicy": "IfNotPresent", **c} for c in containers]
     cluster.core.create_namespaced_pod(namespace, make_pod(name, containers, **REAL_NODE_PLACEMENT, **extra))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
