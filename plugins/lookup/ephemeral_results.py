@@ -141,48 +141,17 @@ _list:
 
 from typing import Any
 
-from ansible.errors import AnsibleLookupError
-from ansible.plugins.lookup import LookupBase
-from ansible.utils.display import Display
-
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    auth_from_plugin,
-    create_api_client,
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results_manager import (
+    ResultsManager,
+    ResultsRequest,
 )
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results import (
-    collect,
-    collection_failure,
-    empty_selection_warning,
-    options_from,
-)
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import selection_from_options
-
-display = Display()
+from ansible_collections.kubedebug.ephemeral.plugins.plugin_utils._lookup import KubedebugLookupBase
 
 
-class LookupModule(LookupBase):
+class LookupModule(KubedebugLookupBase):
+    NAME = "ephemeral_results"
+
     def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[dict[str, Any]]:
         self.set_options(var_options=variables, direct=kwargs)
-        if not HAS_KUBERNETES:
-            display.vvv(KUBERNETES_IMPORT_ERROR or "")
-            raise AnsibleLookupError(
-                "ephemeral_results: the kubernetes Python client is required on the controller (pip install kubernetes)"
-            )
-        try:
-            selection = selection_from_options([str(t) for t in terms], self.get_option)
-            opts = options_from(self.get_option)
-            client = EphemeralClient(create_api_client(auth_from_plugin(self)))
-            records = collect(client, selection, opts)
-        except KubedebugError as exc:
-            raise AnsibleLookupError(f"ephemeral_results: {exc.msg}") from exc
-        failure = collection_failure(records)
-        if failure:
-            raise AnsibleLookupError(f"ephemeral_results: {failure}")
-        warning = empty_selection_warning(selection, records)
-        if warning:
-            display.warning(f"ephemeral_results: {warning}")
-        return records
+        result = self.run_manager(lambda: ResultsRequest.from_options([str(t) for t in terms], self.get_option), ResultsManager)
+        return list(result["pods"])

@@ -21,6 +21,7 @@ Two steps, so the precedence rules can be tested without a cluster or files:
 from __future__ import annotations
 
 import os
+import re
 import traceback
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
 
 try:
+    import kubernetes  # type: ignore[import-untyped,unused-ignore]
     import kubernetes.client  # type: ignore[import-untyped,unused-ignore]
     import kubernetes.config  # type: ignore[import-untyped,unused-ignore]
     import urllib3
@@ -41,6 +43,32 @@ except ImportError:
 else:
     HAS_KUBERNETES = True
     KUBERNETES_IMPORT_ERROR = None
+
+# The oldest client this collection is tested with (the requirement every plugin
+# documents). Older ones lack the ephemeralcontainers subresource calls.
+KUBERNETES_MIN_VERSION = (24, 2, 0)
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """``24.2.0`` -> (24, 2, 0); a pre-release suffix (``37.0.2a1``) counts as its release."""
+    match = re.match(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", version.strip())
+    return tuple(int(part or 0) for part in match.groups()) if match else ()
+
+
+def kubernetes_problem(version: str | None = None) -> str | None:
+    """Why the installed ``kubernetes`` client cannot be used (missing, or older than 24.2.0), or None.
+
+    The one place every front end asks; ``version`` is for tests.
+    """
+    if version is None:
+        if not HAS_KUBERNETES:
+            return "the kubernetes Python client is required on the host that runs this (pip install 'kubernetes>=24.2.0')"
+        version = getattr(kubernetes, "__version__", "")
+    wanted = ".".join(map(str, KUBERNETES_MIN_VERSION))
+    have = _version_tuple(version or "")
+    if not have or have < KUBERNETES_MIN_VERSION:
+        return f"the kubernetes Python client {version or '(unknown version)'} is too old: {wanted} or newer is required (pip install 'kubernetes>={wanted}')"
+    return None
 
 
 AUTH_PROXY_HEADERS_SPEC: dict[str, dict[str, Any]] = {
@@ -157,10 +185,7 @@ def _resolve_proxy_headers(value: Any, environ: Mapping[str, str]) -> dict[str, 
             raise KubedebugError(f"Option proxy_headers must be a dict, got {type(value).__name__}.")
         unknown = sorted(set(value) - set(AUTH_PROXY_HEADERS_SPEC))
         if unknown:
-            raise KubedebugError(
-                f"Option proxy_headers has unsupported keys {', '.join(unknown)}; "
-                f"supported: {', '.join(AUTH_PROXY_HEADERS_SPEC)}."
-            )
+            raise KubedebugError(f"Option proxy_headers has unsupported keys {', '.join(unknown)}; supported: {', '.join(AUTH_PROXY_HEADERS_SPEC)}.")
         headers = {key: str(item) for key, item in value.items() if item is not None}
     else:
         headers = {}
@@ -324,8 +349,7 @@ class _RepeatedHeaderName(str):
 def _require_kubernetes() -> None:
     if not HAS_KUBERNETES:
         raise KubedebugError(
-            "The kubernetes Python library is required to talk to the cluster "
-            "(pip install kubernetes). Import error: " + (KUBERNETES_IMPORT_ERROR or "unknown")
+            "The kubernetes Python library is required to talk to the cluster (pip install kubernetes). Import error: " + (KUBERNETES_IMPORT_ERROR or "unknown")
         )
 
 
@@ -386,20 +410,13 @@ def _load_kubeconfig(auth: Mapping[str, Any], configuration: Any) -> None:
                     f"{', '.join(available) or 'none'}. Set the context option (or K8S_AUTH_CONTEXT) "
                     "to one of them, or leave it unset to use the current context."
                 ) from err
-        raise KubedebugError(
-            f"Could not load {label}: {err}. Check the kubeconfig and context options "
-            "(K8S_AUTH_KUBECONFIG, K8S_AUTH_CONTEXT)."
-        ) from err
+        raise KubedebugError(f"Could not load {label}: {err}. Check the kubeconfig and context options (K8S_AUTH_KUBECONFIG, K8S_AUTH_CONTEXT).") from err
 
 
 def _load_configuration(auth: Mapping[str, Any], configuration: Any) -> None:
     """Fill ``configuration`` from kubeconfig or the in-cluster service account, as kubernetes.core does."""
     host = auth.get("host")
-    if host and (
-        auth.get("api_key")
-        or (auth.get("username") and auth.get("password"))
-        or (auth.get("client_cert") and auth.get("client_key"))
-    ):
+    if host and (auth.get("api_key") or (auth.get("username") and auth.get("password")) or (auth.get("client_cert") and auth.get("client_key"))):
         # Enough to authenticate without any file: do not let an unrelated
         # ~/.kube/config or service account contribute settings.
         return
@@ -440,9 +457,7 @@ def _apply_overrides(auth: Mapping[str, Any], configuration: Any) -> None:
         # Configuration are never used (kubernetes.core sets them to no effect).
         # Send them as HTTP Basic, which is what the kubeconfig loader does for
         # a kubeconfig user with username/password.
-        configuration.api_key = {
-            "authorization": urllib3.util.make_headers(basic_auth=f"{username}:{password}")["authorization"]
-        }
+        configuration.api_key = {"authorization": urllib3.util.make_headers(basic_auth=f"{username}:{password}")["authorization"]}
     if api_key or (username and password):
         # A kubeconfig/in-cluster token comes with a hook that re-inserts that
         # token before each request (client >= 36 under "BearerToken", which

@@ -4,27 +4,24 @@
 """Private to this collection: the one layer that talks to the Kubernetes API.
 
 Pods travel as the API's own JSON (camelCase dicts, read with
-``_preload_content=False``), so the decisions in ``_spec`` see exactly what the
+``_preload_content=False``), so the decisions above this layer see exactly what the
 server stores, whichever ``kubernetes`` client version is installed. Every API
 failure leaves this module as a ``KubedebugError`` whose message says what to do.
+It imports nothing of the collection but ``_errors``: planning and records sit
+above it and hand it callables (``wait_for_pods``'s ``done``) where it must decide.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import (
-    container_state,
-    ephemeral_status,
-    pod_security_hint,
-    wait_satisfied,
-)
 
 try:
     from kubernetes import client as k8s_client
@@ -45,8 +42,26 @@ except ImportError:  # reported once by the front ends through _auth.HAS_KUBERNE
 
 SMP = "application/strategic-merge-patch+json"
 RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
-AUDIT_ANNOTATION_PREFIX = "debug.kubedebug.io/"
 RBAC_DOC = "the collection's RBAC guide, docs/docsite/rst/rbac.rst"
+
+
+PSA_LEVEL = re.compile(r'violates PodSecurity "(?P<level>[a-z]+):(?P<version>[^"]+)"')
+
+
+def pod_security_hint(message: str) -> str:
+    """What to do about a PodSecurity refusal: the profile that passes the level it names."""
+    m = PSA_LEVEL.search(message)
+    if not m:
+        return "the namespace's PodSecurity level refuses the container: choose a profile that meets it (profile: baseline or restricted)"
+    level = m.group("level")
+    if level == "restricted":
+        return (
+            f'the namespace enforces PodSecurity "{level}": use profile: restricted (non-root, no added '
+            "capabilities, seccomp RuntimeDefault) and an image that runs as a non-root user"
+        )
+    if level == "baseline":
+        return f'the namespace enforces PodSecurity "{level}": use profile: baseline (no added capabilities, not privileged) or profile: restricted'
+    return f'the namespace enforces PodSecurity "{level}"'
 
 
 def _message(exc: ApiException) -> tuple[str, dict[str, Any]]:
@@ -57,9 +72,7 @@ def _message(exc: ApiException) -> tuple[str, dict[str, Any]]:
     return body.get("message") or str(exc.reason), body.get("details") or {}
 
 
-def translate_api_error(
-    exc: ApiException, *, namespace: str, pod: str, container: str, verb: str, resource: str
-) -> KubedebugError:
+def translate_api_error(exc: ApiException, *, namespace: str, pod: str, container: str, verb: str, resource: str) -> KubedebugError:
     """Turn an API refusal into a message that says what to do about it."""
     status = exc.status
     message, details = _message(exc)
@@ -74,8 +87,7 @@ def translate_api_error(
         # Only this subresource is missing from the built-in roles on purpose (kubernetes#120909).
         builtin = " (the built-in edit and admin roles do not include it)" if resource == "pods/ephemeralcontainers" else ""
         return KubedebugError(
-            f"{where}: permission denied: grant '{verb}' on '{resource}' in namespace {namespace!r}{builtin}; "
-            f"see {RBAC_DOC}. API server said: {message}",
+            f"{where}: permission denied: grant '{verb}' on '{resource}' in namespace {namespace!r}{builtin}; see {RBAC_DOC}. API server said: {message}",
             status=status,
         )
     if status == 404 and resource == "pods/ephemeralcontainers" and not details.get("name"):
@@ -87,9 +99,7 @@ def translate_api_error(
     if status == 404:
         return KubedebugError(f"{where}: not found (deleted meanwhile?). API server said: {message}", status=status)
     if status == 422:
-        return KubedebugError(
-            f"{where}: the API server refused ephemeral container {container!r}: {message}", status=status
-        )
+        return KubedebugError(f"{where}: the API server refused ephemeral container {container!r}: {message}", status=status)
     return KubedebugError(f"{where}: {verb} {resource} failed with HTTP {status}: {message}", status=status)
 
 
@@ -176,36 +186,16 @@ class EphemeralClient:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise translate_api_error(
-                exc, namespace=namespace, pod=name, container="", verb="get", resource="pods"
-            ) from exc
+            raise translate_api_error(exc, namespace=namespace, pod=name, container="", verb="get", resource="pods") from exc
 
-    def read_logs(
-        self, namespace: str, pod: str, container: str, *, tail_lines: int | None = None, limit_bytes: int | None = None
-    ) -> bytes:
-        """One container's log, bounded by ``tail_lines`` and ``limit_bytes`` on the server side."""
-        kwargs: dict[str, Any] = {"container": container}
-        if tail_lines is not None:
-            kwargs["tail_lines"] = tail_lines
-        if limit_bytes is not None:
-            kwargs["limit_bytes"] = limit_bytes
-        return self._retrying(
-            lambda: self.core.read_namespaced_pod_log(pod, namespace, _preload_content=False, **kwargs).data,
-            lambda exc: translate_api_error(
-                exc, namespace=namespace, pod=pod, container=container, verb="get", resource="pods/log"
-            ),
-        )
-
-    # -- snapshot reads (pod_snapshot_info) -----------------------------------
+    # -- logs and events -------------------------------------------------------
 
     # What the kubelet answers (HTTP 400, passed on by the API server) when a
     # container instance has no log to read.
     NO_PREVIOUS_LOG = "previous terminated container"
     NO_CURRENT_LOG = "is waiting to start"
 
-    def list_events(
-        self, namespace: str, *, field_selector: str | None = "involvedObject.kind=Pod", page_size: int = 500
-    ) -> list[dict[str, Any]]:
+    def list_events(self, namespace: str, *, field_selector: str | None = "involvedObject.kind=Pod", page_size: int = 500) -> list[dict[str, Any]]:
         """Every core/v1 Event of ``namespace`` that ``field_selector`` matches (by default: the pods' events).
 
         One LIST, read in pages of ``page_size`` so that a namespace with many
@@ -235,13 +225,10 @@ class EphemeralClient:
         message = _message(exc)[0]
         if exc.status == 403:
             return KubedebugError(
-                f"permission denied listing events in namespace {namespace!r}: grant 'list' on 'events' "
-                f"(see {RBAC_DOC}). API server said: {message}",
+                f"permission denied listing events in namespace {namespace!r}: grant 'list' on 'events' (see {RBAC_DOC}). API server said: {message}",
                 status=403,
             )
-        return KubedebugError(
-            f"listing events in namespace {namespace!r} failed with HTTP {exc.status}: {message}", status=exc.status
-        )
+        return KubedebugError(f"listing events in namespace {namespace!r} failed with HTTP {exc.status}: {message}", status=exc.status)
 
     def read_container_log(
         self,
@@ -255,8 +242,8 @@ class EphemeralClient:
     ) -> bytes | None:
         """One container's current log, or with ``previous`` the log of its previous (restarted) instance.
 
-        Bounded by ``tail_lines`` and ``limit_bytes`` on the server side, like
-        ``read_logs``. ``None`` when the kubelet answers that there is no such
+        Bounded by ``tail_lines`` and ``limit_bytes`` on the server side, so a
+        chatty container cannot exhaust the controller. ``None`` when the kubelet answers that there is no such
         instance to read: 400 "previous terminated container ... not found" for
         ``previous``, 400 "... is waiting to start" for the current one.
         """
@@ -279,16 +266,12 @@ class EphemeralClient:
 
         return self._retrying(
             call,
-            lambda exc: translate_api_error(
-                exc, namespace=namespace, pod=pod, container=container, verb="get", resource="pods/log"
-            ),
+            lambda exc: translate_api_error(exc, namespace=namespace, pod=pod, container=container, verb="get", resource="pods/log"),
         )
 
     # -- writing ---------------------------------------------------------------
 
-    def add_ephemeral(
-        self, namespace: str, pod: str, body: Mapping[str, Any], *, name: str, dry_run: bool
-    ) -> dict[str, Any]:
+    def add_ephemeral(self, namespace: str, pod: str, body: Mapping[str, Any], *, name: str, dry_run: bool) -> dict[str, Any]:
         """PATCH pods/ephemeralcontainers; returns the pod as the server answered.
 
         A retried request never adds the container twice: before each retry the
@@ -317,9 +300,7 @@ class EphemeralClient:
 
         return self._retrying(
             call,
-            lambda exc: translate_api_error(
-                exc, namespace=namespace, pod=pod, container=name, verb="patch", resource="pods/ephemeralcontainers"
-            ),
+            lambda exc: translate_api_error(exc, namespace=namespace, pod=pod, container=name, verb="patch", resource="pods/ephemeralcontainers"),
             before_retry=already_added,
         )
 
@@ -333,40 +314,19 @@ class EphemeralClient:
             kwargs["dry_run"] = "All"
         self._retrying(
             lambda: self._json(self.core.patch_namespaced_pod, pod, namespace, body, **kwargs),
-            lambda exc: translate_api_error(
-                exc, namespace=namespace, pod=pod, container="", verb="patch", resource="pods"
-            ),
+            lambda exc: translate_api_error(exc, namespace=namespace, pod=pod, container="", verb="patch", resource="pods"),
         )
 
     def whoami(self) -> str | None:
         """The authenticated user's name (SelfSubjectReview), or None when the API will not say."""
         try:
             api = k8s_client.AuthenticationV1Api(self.api_client)
-            data = self._json(
-                api.create_self_subject_review, {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
-            )
+            data = self._json(api.create_self_subject_review, {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
             return ((data.get("status") or {}).get("userInfo") or {}).get("username")
         except (ApiException, Urllib3HTTPError, AttributeError, ValueError, OSError):
             return None
 
     # -- waiting ---------------------------------------------------------------
-
-    def wait_for_containers(
-        self,
-        targets: Mapping[str, Iterable[str]],
-        container: str,
-        wait: str,
-        timeout: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> dict[tuple[str, str], dict[str, Any]]:
-        """Wait until ``container`` meets ``wait`` (see ``_spec.wait_satisfied``) in every target pod."""
-        return self.wait_for_pods(
-            targets,
-            lambda pod: wait_satisfied(container_state(ephemeral_status(pod, container)), wait),
-            timeout,
-            clock=clock,
-        )
 
     def wait_for_pods(
         self,
@@ -393,11 +353,7 @@ class EphemeralClient:
             except BaseException as exc:  # surfaced in the calling thread
                 errors.append(exc)
 
-        threads = [
-            threading.Thread(target=watch_namespace, args=(ns, set(names)), daemon=True)
-            for ns, names in targets.items()
-            if names
-        ]
+        threads = [threading.Thread(target=watch_namespace, args=(ns, set(names)), daemon=True) for ns, names in targets.items() if names]
         for t in threads:
             t.start()
         for t in threads:
@@ -498,9 +454,7 @@ class EphemeralClient:
                 delay = self._retry_after(exc) or self.backoff * (2**attempt)
             except (Urllib3HTTPError, ConnectionError) as exc:
                 if attempt >= self.retries:
-                    raise KubedebugError(
-                        f"the API server could not be reached after {attempt + 1} attempts: {exc}"
-                    ) from exc
+                    raise KubedebugError(f"the API server could not be reached after {attempt + 1} attempts: {exc}") from exc
                 delay = self.backoff * (2**attempt)
             attempt += 1
             self.sleep(min(delay, 10.0))

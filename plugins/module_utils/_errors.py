@@ -18,3 +18,13 @@ class KubedebugError(Exception):
         super().__init__(msg)
         self.msg = msg
         self.status = status
+
+
+def first_of(messages: list[str], limit: int = 3) -> str:
+    """The first ``limit`` messages joined with "; ", and how many more there were.
+
+    One failure report for many pods stays readable in a terminal and in AWX's
+    job output; every record still carries its own message.
+    """
+    more = f"; and {len(messages) - limit} more" if len(messages) > limit else ""
+    return "; ".join(messages[:limit]) + more

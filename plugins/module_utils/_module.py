@@ -1,38 +1,64 @@
 # Copyright (c) kubedebug.ephemeral contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Private to this collection: what every module of the collection does around its own work."""
+"""Private to this collection: what every module does around its manager.
+
+A module is its documentation, its argument spec and one ``run_module`` call:
+check the ``kubernetes`` client, build the request from the parameters (no API
+call yet), create the client, run the manager, and turn its ``Outcome`` into
+``exit_json``/``fail_json``. Nothing here decides anything about pods.
+"""
 
 from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
+    KUBERNETES_MIN_VERSION,
     auth_from_module,
     create_api_client,
+    kubernetes_problem,
 )
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._outcome import Outcome
+
+R = TypeVar("R")
 
 
-def run_module(module: AnsibleModule, run: Callable[[AnsibleModule], None]) -> None:
-    """Run ``run(module)``; every failure becomes ``fail_json`` with a message, never a bare traceback."""
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
-    try:
-        run(module)
-    except KubedebugError as exc:
-        module.fail_json(msg=exc.msg)
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        # Say what failed; the traceback stays available with -vvv.
-        module.fail_json(msg=f"unexpected error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
+class Manager(Protocol):
+    def run(self) -> Outcome: ...
 
 
 def module_client(module: AnsibleModule) -> EphemeralClient:
     """The Kubernetes client for the module's connection options (doc fragment ``kubedebug.ephemeral.auth``)."""
     return EphemeralClient(create_api_client(auth_from_module(module)))
+
+
+def run_module(module: AnsibleModule, request: Callable[[], R], manager: Callable[[EphemeralClient, R], Manager]) -> None:
+    """Run ``manager(client, request())``; every failure becomes ``fail_json`` with a message, never a bare traceback."""
+    if not HAS_KUBERNETES:
+        wanted = ".".join(map(str, KUBERNETES_MIN_VERSION))
+        module.fail_json(msg=missing_required_lib(f"kubernetes >= {wanted}"), exception=KUBERNETES_IMPORT_ERROR)
+    problem = kubernetes_problem()
+    if problem:
+        module.fail_json(msg=problem)
+    try:
+        checked = request()  # bad input is refused before a client or an API call
+        outcome = manager(module_client(module), checked).run()
+    except KubedebugError as exc:
+        module.fail_json(msg=exc.msg)
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        # Say what failed; the traceback stays available with -vvv.
+        module.fail_json(msg=f"unexpected error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
+    for warning in outcome.warnings:
+        module.warn(warning)
+    if outcome.failure:
+        module.fail_json(msg=outcome.failure, **outcome.result)
+    module.exit_json(**outcome.result)

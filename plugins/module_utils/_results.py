@@ -4,9 +4,8 @@
 """Private to this collection: collect what ephemeral containers did.
 
 Shared by the ``ephemeral_results`` lookup and the ``ephemeral_container_info``
-module, so both return the same records with the same keys. The functions that
-turn pods and log text into records are pure; ``collect`` does the I/O through
-``_client.EphemeralClient``.
+module, so both return the same records with the same keys. Pure: pods and log
+bytes in, records out. ``_results_manager.ResultsManager`` does the I/O.
 """
 
 from __future__ import annotations
@@ -14,17 +13,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import Selection, not_found, select
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import container_state, pod_ref
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import first_of
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._options import (
+    check_choice,
+    check_limits,
+    check_wait_and_parallel,
+)
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._pods import WAIT_MODES, container_state, pod_ref
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import Selection
 
 PARSE_MODES = ("raw", "lines", "json", "json_lines")
-WAIT_MODES = ("none", "running", "terminated")
 # A chatty container must not exhaust the controller: logs are bounded unless the
 # user raises the bound on purpose.
 DEFAULT_LIMIT_BYTES = 1024 * 1024
@@ -66,8 +67,7 @@ def collection_failure(records: list[dict[str, Any]]) -> str | None:
     errors = [r["error"] for r in records if r["error"]]
     if not records or len(errors) < len(records):
         return None
-    more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
-    return "nothing could be collected: " + "; ".join(errors[:3]) + more
+    return "nothing could be collected: " + first_of(errors)
 
 
 def empty_selection_warning(selection: Selection, records: list[dict[str, Any]]) -> str | None:
@@ -78,16 +78,10 @@ def empty_selection_warning(selection: Selection, records: list[dict[str, Any]])
 
 
 def validate_options(opts: Options) -> None:
-    if opts.parse not in PARSE_MODES:
-        raise KubedebugError(f"parse must be one of {', '.join(PARSE_MODES)}; got {opts.parse!r}")
-    if opts.wait_for not in WAIT_MODES:
-        raise KubedebugError(f"wait_for must be one of {', '.join(WAIT_MODES)}; got {opts.wait_for!r}")
-    for name in ("tail_lines", "limit_bytes"):
-        value = getattr(opts, name)
-        if value is not None and value < 1:
-            raise KubedebugError(f"{name} must be a positive number (or unset); got {value}")
-    if opts.wait_timeout < 0 or opts.parallel < 1:
-        raise KubedebugError("wait_timeout must be >= 0 and parallel >= 1")
+    check_choice("parse", opts.parse, PARSE_MODES)
+    check_choice("wait_for", opts.wait_for, WAIT_MODES)
+    check_limits({"tail_lines": opts.tail_lines, "limit_bytes": opts.limit_bytes})
+    check_wait_and_parallel(opts.wait_timeout, opts.parallel)
 
 
 def parse_output(text: str, mode: str) -> tuple[Any, str | None]:
@@ -168,62 +162,13 @@ def records_for_pod(pod: Mapping[str, Any], containers: Iterable[str] = ()) -> l
     return records
 
 
-def pod_done(pod: Mapping[str, Any], containers: Iterable[str], wait_for: str) -> bool:
-    """Whether every selected container of ``pod`` has reached ``wait_for``."""
-    for record in records_for_pod(pod, containers):
-        if record["error"]:
-            continue  # a container the pod lacks will not appear by waiting
-        if wait_for == "running" and record["state"] not in ("running", "terminated"):
-            return False
-        if wait_for == "terminated" and record["state"] != "terminated":
-            return False
-    return True
-
-
 def sort_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(records, key=lambda r: (r["namespace"], r["pod"], r["container"] or ""))
 
 
-def collect(client: EphemeralClient, selection: Selection, opts: Options) -> list[dict[str, Any]]:
-    """Records for every selected pod and container, ordered by namespace, pod and container."""
-    validate_options(opts)
-    pods, absent = select(client, selection)
-    missing = [empty_record(namespace, name, None, not_found(namespace, name)) for namespace, name in absent]
-    if opts.wait_for != "none":
-        targets: dict[str, list[str]] = {}
-        for pod in pods:
-            if not pod_done(pod, opts.containers, opts.wait_for):
-                namespace, name = pod_ref(pod)
-                targets.setdefault(namespace, []).append(name)
-        if targets:
-            # A container still short of wait_for at the timeout is reported as it is.
-            latest = client.wait_for_pods(
-                targets, lambda p: pod_done(p, opts.containers, opts.wait_for), opts.wait_timeout
-            )
-            gone = sorted(ref for ref, pod in latest.items() if pod == {})
-            missing += [empty_record(ns, name, None, f"pod {ns}/{name} was deleted while waiting") for ns, name in gone]
-            pods = [latest.get(pod_ref(p)) or p for p in pods if pod_ref(p) not in gone]
-    records = [r for pod in pods for r in records_for_pod(pod, opts.containers)]
-    if opts.logs:
-        with ThreadPoolExecutor(max_workers=opts.parallel) as pool:
-            list(pool.map(lambda r: add_logs(client, r, opts), [r for r in records if not r["error"]]))
-    return sort_records(records + missing)
-
-
-def add_logs(client: EphemeralClient, record: dict[str, Any], opts: Options) -> None:
-    """Fetch one container's logs into ``record``; a failure becomes the record's error."""
-    if record["state"] in ("pending", "waiting"):
-        return  # never started: there is nothing to read (the API would answer 400)
-    try:
-        data = client.read_logs(
-            record["namespace"],
-            record["pod"],
-            record["container"],
-            tail_lines=opts.tail_lines,
-            limit_bytes=opts.limit_bytes,
-        )
-    except KubedebugError as exc:
-        record["error"] = exc.msg
+def apply_log(record: dict[str, Any], data: bytes | None, opts: Options) -> None:
+    """Put one container's log (``None``: there was none to read) and its parsed output into ``record``."""
+    if data is None:
         return
     record["truncated"] = opts.limit_bytes is not None and len(data) >= opts.limit_bytes
     text = data.decode("utf-8", errors="replace")
@@ -232,3 +177,8 @@ def add_logs(client: EphemeralClient, record: dict[str, Any], opts: Options) -> 
         # The last line was cut by limit_bytes: parse whole lines only.
         text = text[: text.rfind("\n") + 1]
     record["output"], record["parse_error"] = parse_output(text, opts.parse)
+
+
+def wants_log(record: Mapping[str, Any]) -> bool:
+    """Whether a record's log is worth reading: a container that never started has none (the API answers 400)."""
+    return not record["error"] and record["state"] not in ("pending", "waiting")

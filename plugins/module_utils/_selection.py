@@ -1,15 +1,14 @@
 # Copyright (c) kubedebug.ephemeral contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Private to this collection: which pods a task or the lookup looks at.
+"""Private to this collection: which pods a task or the lookup looks at — the one selection model.
 
-The ``ephemeral_container_info`` and ``pod_snapshot_info`` modules and the
-``ephemeral_results`` lookup choose pods the same way: named ``namespace/pod``
-(the lookup's terms, the modules' ``pod``), or by ``namespace`` (or
-``all_namespaces``) and ``label_selector``. They share the options (documented in
-the doc fragment ``kubedebug.ephemeral.selection``), the checks and the LISTs.
-``ephemeral_container`` has options of its own (several namespaces, one pod,
-field selectors) but lists pods through ``select`` as well.
+Every module, the lookup and (through them) the roles choose pods with the same
+options, of the same types (doc fragment ``kubedebug.ephemeral.selection``):
+named pods (``pod``, or the lookup's terms: ``namespace/pod`` or a bare name in
+the one ``namespace``), or ``namespace`` (one or several) or ``all_namespaces``
+with ``label_selector`` and ``field_selector``. The names and aliases follow
+kubernetes.core (``name``, ``label_selectors``, ``field_selectors``).
 """
 
 from __future__ import annotations
@@ -21,18 +20,18 @@ from typing import Any
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
 
-# Doc fragment kubedebug.ephemeral.selection: DOCUMENTATION (namespace, label_selector,
-# all_namespaces) and MODULES (pod; the lookup takes pods as its terms).
 SELECTION_ARG_SPEC: dict[str, dict[str, Any]] = {
     "pod": {"type": "list", "elements": "str", "aliases": ["name"]},
-    "namespace": {"type": "str"},
-    "label_selector": {"type": "list", "elements": "str"},
+    "namespace": {"type": "list", "elements": "str"},
+    "label_selector": {"type": "list", "elements": "str", "aliases": ["label_selectors"]},
+    "field_selector": {"type": "list", "elements": "str", "aliases": ["field_selectors"]},
     "all_namespaces": {"type": "bool", "default": False},
 }
-# The modules refuse these combinations before any API call. The lookup has only
-# selection_from's checks, which let all_namespaces win over a namespace.
+# Refused before any API call; selection_from() refuses the same for the lookup,
+# whose options no argument spec checks.
 SELECTION_MUTUALLY_EXCLUSIVE: list[tuple[str, str]] = [
     ("pod", "label_selector"),
+    ("pod", "field_selector"),
     ("pod", "all_namespaces"),
     ("namespace", "all_namespaces"),
 ]
@@ -40,7 +39,7 @@ SELECTION_MUTUALLY_EXCLUSIVE: list[tuple[str, str]] = [
 
 @dataclass(frozen=True)
 class Selection:
-    """Which pods: explicit references, or a selector over namespaces (``None``: all namespaces)."""
+    """Which pods: explicit references, or selectors over namespaces (``None``: all namespaces)."""
 
     refs: tuple[tuple[str, str], ...] = ()
     namespaces: tuple[str, ...] | None = ()
@@ -48,9 +47,24 @@ class Selection:
     field_selector: str | None = None
 
 
-def join_selectors(selectors: Iterable[str] | None) -> str | None:
+@dataclass(frozen=True)
+class Missing:
+    """A named pod that is not there, or whose namespace could not be listed (``error`` says which)."""
+
+    namespace: str
+    pod: str
+    error: str
+
+
+def join_selectors(selectors: Iterable[str] | str | None) -> str | None:
     """Several label or field selectors as the one the API takes (they are ANDed); ``None`` for none."""
-    return ",".join(selectors or []) or None
+    items = [selectors] if isinstance(selectors, str) else list(selectors or [])
+    return ",".join(s.strip() for s in items if s and s.strip()) or None
+
+
+def _strings(value: Iterable[str] | str | None) -> list[str]:
+    items = [value] if isinstance(value, str) else list(value or [])
+    return [item.strip() for item in items if item and item.strip()]
 
 
 def parse_ref(term: str, default_namespace: str | None) -> tuple[str, str]:
@@ -61,9 +75,7 @@ def parse_ref(term: str, default_namespace: str | None) -> tuple[str, str]:
     elif "/" not in term and default_namespace:
         namespace, pod = default_namespace, term
     elif "/" not in term:
-        raise KubedebugError(
-            f"pod reference {term!r} has no namespace: write namespace/pod or set the namespace option"
-        )
+        raise KubedebugError(f"pod reference {term!r} has no namespace: write namespace/pod or set the namespace option")
     else:
         raise KubedebugError(f"pod reference {term!r} is not of the form namespace/pod")
     if not namespace or not pod:
@@ -72,30 +84,41 @@ def parse_ref(term: str, default_namespace: str | None) -> tuple[str, str]:
 
 
 def selection_from(
-    pods: Iterable[str], namespace: str | None, label_selector: Iterable[str] | str | None, all_namespaces: bool
+    pods: Iterable[str] | str | None,
+    get: Callable[[str], Any],
+    *,
+    whole_namespace: bool = True,
 ) -> Selection:
-    """The selection the lookup's terms or the info modules' options describe."""
-    pods = [p for p in pods if p]
-    labels = [label_selector] if isinstance(label_selector, str) else list(label_selector or [])
-    labels = [label for label in labels if label]
-    if pods and labels:
-        raise KubedebugError("name pods or give a label_selector, not both")
-    if pods:
+    """The selection that named pods and the other options (read through ``get``) describe.
+
+    ``get`` is a module's ``params.get`` or the lookup's ``get_option``.
+    ``whole_namespace=False`` (``ephemeral_container``) refuses a namespace
+    without a selector: adding a container to every pod of a namespace must be
+    asked for with a selector that says so.
+    """
+    names = _strings(pods)
+    namespaces = list(dict.fromkeys(_strings(get("namespace"))))
+    labels = join_selectors(get("label_selector"))
+    fields = join_selectors(get("field_selector"))
+    all_namespaces = bool(get("all_namespaces"))
+    if names:
+        if labels or fields:
+            raise KubedebugError("name pods or give a label_selector or field_selector, not both")
         if all_namespaces:
-            raise KubedebugError("all_namespaces applies to a label_selector, not to named pods")
-        return Selection(refs=tuple(parse_ref(p, namespace) for p in pods))
-    if not namespace and not all_namespaces:
-        if labels:
-            raise KubedebugError("a label_selector needs a namespace (or all_namespaces: true)")
-        raise KubedebugError(
-            "name the pods (namespace/pod), or give a namespace (or all_namespaces: true) and optionally a label_selector"
-        )
-    return Selection(namespaces=None if all_namespaces else (namespace or "",), label_selector=join_selectors(labels))
-
-
-def selection_from_options(pods: Iterable[str], get: Callable[[str], Any]) -> Selection:
-    """``selection_from`` with the other options read by the lookup's ``get_option`` or a module's ``params.get``."""
-    return selection_from(pods, get("namespace"), get("label_selector"), get("all_namespaces"))
+            raise KubedebugError("all_namespaces applies to a label_selector or field_selector, not to named pods")
+        if len(namespaces) > 1 and any("/" not in n for n in names):
+            raise KubedebugError(f"pod names without a namespace need exactly one namespace (got {', '.join(namespaces)}): write namespace/pod for each pod")
+        default = namespaces[0] if namespaces else None
+        return Selection(refs=tuple(dict.fromkeys(parse_ref(n, default) for n in names)))
+    if namespaces and all_namespaces:
+        raise KubedebugError("give namespace or all_namespaces: true, not both")
+    if not namespaces and not all_namespaces:
+        if labels or fields:
+            raise KubedebugError("a label_selector or field_selector needs a namespace (or all_namespaces: true)")
+        raise KubedebugError("name the pods (namespace/pod), or give a namespace (or all_namespaces: true) and optionally a label_selector")
+    if not whole_namespace and not (labels or fields):
+        raise KubedebugError("name the pods, or choose them with a label_selector or field_selector: a namespace alone would select every pod in it")
+    return Selection(namespaces=None if all_namespaces else tuple(namespaces), label_selector=labels, field_selector=fields)
 
 
 def not_found(namespace: str, name: str) -> str:
@@ -103,29 +126,36 @@ def not_found(namespace: str, name: str) -> str:
     return f"pod {namespace}/{name} not found"
 
 
-def select(client: EphemeralClient, selection: Selection) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-    """The pods to look at, and the references among ``selection.refs`` that name no pod.
+def select(client: EphemeralClient, selection: Selection) -> tuple[list[dict[str, Any]], list[Missing]]:
+    """The pods to look at, and the named pods that could not be found or read.
 
-    One LIST per namespace (a single-pod namespace uses a field selector).
+    One LIST per namespace (a namespace with one named pod uses a field selector).
+    A selector that cannot be listed raises; named pods are read one namespace at
+    a time, so a namespace whose pods may not be listed gives ``Missing`` entries
+    with the API's refusal and the other namespaces are still read.
     """
     if not selection.refs:
         namespaces = None if selection.namespaces is None else list(dict.fromkeys(selection.namespaces))
-        pods = client.list_pods(
-            namespaces, label_selector=selection.label_selector, field_selector=selection.field_selector
-        )
+        pods = client.list_pods(namespaces, label_selector=selection.label_selector, field_selector=selection.field_selector)
         return pods, []
     wanted: dict[str, list[str]] = {}
     for namespace, name in selection.refs:
-        wanted.setdefault(namespace, [])
-        if name not in wanted[namespace]:
-            wanted[namespace].append(name)
-    pods, missing = [], []
+        names = wanted.setdefault(namespace, [])
+        if name not in names:
+            names.append(name)
+    pods: list[dict[str, Any]] = []
+    missing: list[Missing] = []
     for namespace, names in wanted.items():
         field = f"metadata.name={names[0]}" if len(names) == 1 else None
-        found = {p["metadata"]["name"]: p for p in client.list_pods([namespace], field_selector=field)}
+        try:
+            listed = client.list_pods([namespace], field_selector=field)
+        except KubedebugError as exc:
+            missing.extend(Missing(namespace, name, exc.msg) for name in names)
+            continue
+        found = {p["metadata"]["name"]: p for p in listed}
         for name in names:
             if name in found:
                 pods.append(found[name])
             else:
-                missing.append((namespace, name))
+                missing.append(Missing(namespace, name, not_found(namespace, name)))
     return pods, missing

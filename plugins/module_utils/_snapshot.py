@@ -3,24 +3,20 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Private to this collection: a read-only snapshot of pods for an incident bundle.
 
-Used by the ``pod_snapshot_info`` module. The functions that turn the API's pod
-and event JSON into records are pure; ``snapshot`` does the I/O through
-``_client.EphemeralClient``: the pod LISTs of ``_selection.select``, one event
-LIST per namespace, and the log reads, with bounded concurrency.
+Used by the ``pod_snapshot_info`` module. Pure: the API's pod and event JSON in,
+records out. ``_snapshot_manager.SnapshotManager`` does the I/O.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import Selection, not_found, select
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import container_state, pod_ref
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError, first_of
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._options import check_limits
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._pods import container_state, pod_ref
 
 DEFAULT_EVENTS_LIMIT = 20
 DEFAULT_TAIL_LINES = 100
@@ -68,10 +64,7 @@ def options_from(get: Callable[[str], Any]) -> Options:
 
 
 def validate_options(opts: Options) -> None:
-    for name in ("tail_lines", "limit_bytes"):
-        value = getattr(opts, name)
-        if value is not None and value < 1:
-            raise KubedebugError(f"{name} must be a positive number (or unset); got {value}")
+    check_limits({"tail_lines": opts.tail_lines, "limit_bytes": opts.limit_bytes})
     if opts.events_limit < 0:
         raise KubedebugError(f"events_limit must be >= 0; got {opts.events_limit}")
     if opts.parallel < 1:
@@ -172,8 +165,7 @@ def snapshot_failure(records: list[dict[str, Any]]) -> str | None:
     errors = [r["error"] for r in records if r["containers"] is None]
     if not records or len(errors) < len(records):
         return None
-    more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
-    return "nothing could be read: " + "; ".join(errors[:3]) + more
+    return "nothing could be read: " + first_of(errors)
 
 
 # --------------------------------------------------------------------------- events
@@ -276,43 +268,6 @@ def log_entry(current: bytes | None, previous: bytes | None, limit_bytes: int | 
     }
 
 
-# --------------------------------------------------------------------------- I/O
-
-
-def select_pods(client: EphemeralClient, selection: Selection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The selected pods, and records with an error for named pods that could not be read.
-
-    Named pods are looked up one namespace at a time (``_selection.select``): a
-    namespace whose pods may not be listed gives error records for its pods, and
-    the other namespaces are still read. A selector that cannot be listed raises.
-    """
-    if not selection.refs:
-        return select(client, selection)[0], []
-    by_namespace: dict[str, list[tuple[str, str]]] = {}
-    for namespace, name in selection.refs:
-        by_namespace.setdefault(namespace, []).append((namespace, name))
-    pods: list[dict[str, Any]] = []
-    missing: list[dict[str, Any]] = []
-    for namespace, refs in by_namespace.items():
-        try:
-            found, absent = select(client, Selection(refs=tuple(refs)))
-        except KubedebugError as exc:
-            missing.extend(missing_record(namespace, name, exc.msg) for name in dict.fromkeys(n for _ns, n in refs))
-            continue
-        pods.extend(found)
-        missing.extend(missing_record(ns, name, not_found(ns, name)) for ns, name in absent)
-    return pods, missing
-
-
-def _result(future: Future[Any] | None) -> tuple[Any, KubedebugError | None]:
-    if future is None:
-        return None, None
-    try:
-        return future.result(), None
-    except KubedebugError as exc:
-        return None, exc
-
-
 def log_error(container: str, previous: bool, exc: KubedebugError) -> str:
     """The record's error for a log that could not be read.
 
@@ -322,64 +277,3 @@ def log_error(container: str, previous: bool, exc: KubedebugError) -> str:
     if exc.status == 403:
         return exc.msg
     return f"{'previous' if previous else 'current'} log of container {container!r}: {exc.msg}"
-
-
-def snapshot(client: EphemeralClient, selection: Selection, opts: Options) -> list[dict[str, Any]]:
-    """One record per selected pod (and per named pod that could not be read), ordered by namespace and pod.
-
-    Events: one LIST per namespace, grouped by pod name here. Logs: the current
-    and, after a restart, the previous log of every regular container. All of
-    them at most ``opts.parallel`` at a time. What cannot be read becomes the
-    record's ``error``; the rest of the record is still filled in.
-    """
-    validate_options(opts)
-    pods, missing = select_pods(client, selection)
-    records = [pod_record(p) for p in pods]
-    everything = records + missing
-    with ThreadPoolExecutor(max_workers=opts.parallel) as pool:
-        event_lists: dict[str, Future[Any]] = {}
-        if opts.events_limit:
-            for namespace in dict.fromkeys(r["namespace"] for r in everything):
-                event_lists[namespace] = pool.submit(client.list_events, namespace, field_selector=EVENT_FIELD_SELECTOR)
-        log_futures: dict[tuple[int, str, bool], Future[Any]] = {}
-        if opts.logs:
-            for index, record in enumerate(records):
-                for container, current, previous in log_reads(record):
-                    for which, wanted in ((False, current), (True, previous)):
-                        if wanted:
-                            log_futures[(index, container, which)] = pool.submit(
-                                client.read_container_log,
-                                record["namespace"],
-                                record["pod"],
-                                container,
-                                previous=which,
-                                tail_lines=opts.tail_lines,
-                                limit_bytes=opts.limit_bytes,
-                            )
-        grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
-        failed: dict[str, KubedebugError] = {}
-        for namespace, future in event_lists.items():
-            events, exc = _result(future)
-            if exc is not None:
-                failed[namespace] = exc
-            else:
-                grouped[namespace] = events_by_pod(events)
-        for record in everything:
-            if not opts.events_limit:
-                record["events"] = []
-            elif record["namespace"] in failed:
-                add_error(record, failed[record["namespace"]].msg)
-            else:
-                record["events"] = newest(grouped[record["namespace"]].get(record["pod"], []), opts.events_limit)
-        for index, record in enumerate(records):
-            record["logs"] = {}
-            if not opts.logs:
-                continue
-            for container, _current, _previous in log_reads(record):
-                current, current_exc = _result(log_futures.get((index, container, False)))
-                previous, previous_exc = _result(log_futures.get((index, container, True)))
-                for which, exc in ((False, current_exc), (True, previous_exc)):
-                    if exc is not None:
-                        add_error(record, log_error(container, which, exc))
-                record["logs"][container] = log_entry(current, previous, opts.limit_bytes)
-    return sorted(everything, key=lambda r: (r["namespace"], r["pod"]))

@@ -12,12 +12,14 @@ pod whether to add, leave alone, or report a conflict.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._pods import container_names, pod_ref
 
 PROFILES = ("general", "baseline", "restricted", "netadmin", "sysadmin", "legacy")
 
@@ -136,9 +138,7 @@ def normalize_env(env: Any) -> list[dict[str, Any]] | None:
         out = []
         for i, item in enumerate(env):
             if not isinstance(item, Mapping) or not item.get("name"):
-                raise KubedebugError(
-                    f"env[{i}] must be a mapping with a 'name' (an EnvVar such as {{name: X, value: y}}); got {item!r}"
-                )
+                raise KubedebugError(f"env[{i}] must be a mapping with a 'name' (an EnvVar such as {{name: X, value: y}}); got {item!r}")
             out.append(dict(item))
         return out
     raise KubedebugError(f"env must be a mapping of NAME: value or a list of EnvVar mappings; got {type(env).__name__}")
@@ -205,9 +205,7 @@ def validate_request(req: Request) -> None:
             f"image {req.image!r} is not in allowed_images ({', '.join(req.allowed_images)}): "
             "use an image that matches one of these patterns, or ask the playbook owner to allow it"
         )
-    if req.copy_volume_mounts and (
-        req.target_container == "" or (req.target_container is None and req.profile not in PROCESS_PROFILES)
-    ):
+    if req.copy_volume_mounts and (req.target_container == "" or (req.target_container is None and req.profile not in PROCESS_PROFILES)):
         raise KubedebugError(
             "copy_volume_mounts copies the target container's mounts, but there is no target: set target_container, "
             "or use profile general or sysadmin, which target the pod's first container"
@@ -223,9 +221,7 @@ def validate_request(req: Request) -> None:
     for mount in spec.get("volumeMounts") or []:
         _refuse_subpath(
             mount,
-            "spec_override.volumeMounts"
-            if req.spec_override and "volumeMounts" in req.spec_override
-            else "volume_mounts",
+            "spec_override.volumeMounts" if req.spec_override and "volumeMounts" in req.spec_override else "volume_mounts",
         )
     forbidden = forbidden_fields(spec)
     if forbidden:
@@ -247,20 +243,6 @@ def _refuse_subpath(mount: Mapping[str, Any], where: str) -> None:
 
 def forbidden_fields(spec: Mapping[str, Any]) -> list[str]:
     return sorted(k for k in spec if k not in ALLOWED_FIELDS)
-
-
-def pod_ref(pod: Mapping[str, Any]) -> tuple[str, str]:
-    meta = pod.get("metadata") or {}
-    return meta.get("namespace", ""), meta.get("name", "")
-
-
-def container_names(pod: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
-    spec = pod.get("spec") or {}
-    return (
-        [c["name"] for c in spec.get("containers") or []],
-        [c["name"] for c in spec.get("initContainers") or []],
-        [c["name"] for c in spec.get("ephemeralContainers") or []],
-    )
 
 
 def effective_target(req: Request, pod: Mapping[str, Any] | None) -> str | None:
@@ -288,13 +270,7 @@ def copied_mounts(pod: Mapping[str, Any], target: str | None) -> tuple[list[dict
                 if m.get("subPath") or m.get("subPathExpr"):
                     skipped.append(m.get("mountPath", ""))
                 else:
-                    kept.append(
-                        {
-                            k: v
-                            for k, v in m.items()
-                            if k in ("name", "mountPath", "readOnly", "mountPropagation", "recursiveReadOnly")
-                        }
-                    )
+                    kept.append({k: v for k, v in m.items() if k in ("name", "mountPath", "readOnly", "mountPropagation", "recursiveReadOnly")})
             return kept, skipped
     return [], []
 
@@ -381,9 +357,7 @@ def differences(existing: Mapping[str, Any], desired: Mapping[str, Any], path: s
 
 
 def _refusal(namespace: str, pod: str, req: Request, why: str) -> Plan:
-    return Plan(
-        namespace, pod, REFUSE, msg=f"pod {namespace}/{pod}: cannot add ephemeral container {req.container!r}: {why}"
-    )
+    return Plan(namespace, pod, REFUSE, msg=f"pod {namespace}/{pod}: cannot add ephemeral container {req.container!r}: {why}")
 
 
 def plan_pod(req: Request, pod: Mapping[str, Any]) -> Plan:
@@ -429,8 +403,7 @@ def plan_pod(req: Request, pod: Mapping[str, Any]) -> Plan:
             namespace,
             name,
             req,
-            f"the pod has phase {phase} and the kubelet never starts containers in a finished pod: "
-            "debug a copy of it instead (kubectl debug --copy-to)",
+            f"the pod has phase {phase} and the kubelet never starts containers in a finished pod: debug a copy of it instead (kubectl debug --copy-to)",
         )
     if MIRROR_POD_ANNOTATION in (meta.get("annotations") or {}):
         return _refusal(
@@ -496,54 +469,11 @@ def patch_body(existing_names: list[str], spec: Mapping[str, Any]) -> dict[str, 
     return {"spec": {"$setElementOrder/ephemeralContainers": order, "ephemeralContainers": [dict(spec)]}}
 
 
-def container_state(status: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Flatten a ContainerStatus into the module's ``state`` return value (``pending``: no status yet)."""
-    state = (status or {}).get("state") or {}
-    kind = next((k for k in ("terminated", "running", "waiting") if state.get(k) is not None), "pending")
-    detail = state.get(kind) or {}
-    return {
-        "status": kind,
-        "reason": detail.get("reason"),
-        "message": detail.get("message"),
-        "exit_code": detail.get("exitCode"),
-        "started_at": detail.get("startedAt"),
-        "finished_at": detail.get("finishedAt"),
-    }
+# Where the audit record of an added container lives: pod metadata, never its spec.
+AUDIT_ANNOTATION_PREFIX = "debug.kubedebug.io/"
 
 
-def ephemeral_status(pod: Mapping[str, Any], name: str) -> dict[str, Any] | None:
-    for s in (pod.get("status") or {}).get("ephemeralContainerStatuses") or []:
-        if s.get("name") == name:
-            return s
-    return None
-
-
-def wait_satisfied(state: Mapping[str, Any], wait: str) -> bool:
-    """Whether a flattened state meets ``wait`` (running: running or already terminated)."""
-    if wait == "running":
-        return state["status"] in ("running", "terminated")
-    if wait == "terminated":
-        return state["status"] == "terminated"
-    return True
-
-
-PSA_LEVEL = re.compile(r'violates PodSecurity "(?P<level>[a-z]+):(?P<version>[^"]+)"')
-
-
-def pod_security_hint(message: str) -> str | None:
-    """The profile that passes the PodSecurity level named in an admission refusal."""
-    m = PSA_LEVEL.search(message)
-    if not m:
-        return None
-    level = m.group("level")
-    if level == "restricted":
-        return (
-            f'the namespace enforces PodSecurity "{level}": use profile: restricted (non-root, no added '
-            "capabilities, seccomp RuntimeDefault) and an image that runs as a non-root user"
-        )
-    if level == "baseline":
-        return (
-            f'the namespace enforces PodSecurity "{level}": use profile: baseline (no added capabilities, '
-            "not privileged) or profile: restricted"
-        )
-    return f'the namespace enforces PodSecurity "{level}"'
+def audit_annotation(container: str, image: str, user: str | None, reason: str | None, at: str) -> dict[str, str]:
+    """The annotation that records who added ``container`` and why (``at``: UTC, RFC 3339)."""
+    value = {"by": user or "unknown", "at": at, "image": image, "reason": reason or ""}
+    return {AUDIT_ANNOTATION_PREFIX + container: json.dumps(value, sort_keys=True)}

@@ -24,53 +24,29 @@ description:
 author:
   - kubedebug.ephemeral contributors (@kubedebug)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - kubedebug.ephemeral.attributes
   - kubedebug.ephemeral.auth
+  - kubedebug.ephemeral.selection
+  - kubedebug.ephemeral.selection.modules
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - The patch is sent with O(ignore:dryRun=All), so RBAC and admission (PodSecurity) refusals are reported in check
         mode too; nothing is persisted. Waiting is skipped.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - For each pod that changes, the ephemeral container names before and after and the spec that is added.
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second run indicates no change.
     support: full
     details:
       - A container whose name already exists in the pod is never added again (RV(pods[].action=unchanged)).
+notes:
+  - One of O(pod), O(label_selector) or O(field_selector) is required, so that a forgotten selector never debugs a
+    whole namespace. To select every running pod, use O(field_selector=status.phase=Running).
 options:
-  namespace:
-    description:
-      - The namespace(s) to look in. Exactly one with O(pod).
-      - Required unless O(all_namespaces=true).
-    type: list
-    elements: str
-  pod:
-    description:
-      - The name of one pod. Mutually exclusive with O(label_selector) and O(field_selector).
-    type: str
-    aliases: [name]
-  label_selector:
-    description:
-      - Label selectors the pods must match, for example V(app.kubernetes.io/name=web). Several are ANDed.
-      - One of O(pod), O(label_selector) or O(field_selector) is required, so that a forgotten selector never debugs a
-        whole namespace. To select every running pod, use O(field_selector=status.phase=Running).
-    type: list
-    elements: str
-  field_selector:
-    description:
-      - Field selectors the pods must match, for example V(spec.nodeName=node-1). Several are ANDed.
-    type: list
-    elements: str
-  all_namespaces:
-    description:
-      - Select pods in every namespace (one cluster-wide LIST; needs C(list) on pods cluster-wide).
-    type: bool
-    default: false
   container:
     description:
       - The ephemeral container's name. Idempotency is by this name.
@@ -212,6 +188,11 @@ notes:
 requirements:
   - kubernetes (the Python client) >= 24.2.0
 seealso:
+  - ref: ansible_collections.kubedebug.ephemeral.docsite.rbac
+    description: The permissions adding a container needs, and why the built-in roles lack them.
+  - ref: ansible_collections.kubedebug.ephemeral.docsite.results
+    description: Collecting what the containers did.
+  - module: kubedebug.ephemeral.ephemeral_container_info
   - name: Ephemeral containers
     description: The Kubernetes documentation on ephemeral containers.
     link: https://kubernetes.io/docs/concepts/workloads/pods/ephemeral-containers/
@@ -344,309 +325,64 @@ summary:
   sample: {matched: 3, added: 2, unchanged: 1, conflict: 0, failed: 0, would_add: 0}
 """
 
-import datetime as _dt
-import json
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import AUTH_ARG_SPEC
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import (
-    AUDIT_ANNOTATION_PREFIX,
-    EphemeralClient,
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._container_manager import (
+    ContainerRequest,
+    EphemeralContainerManager,
 )
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import module_client, run_module
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import run_module
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import (
-    Selection,
-    join_selectors,
-    not_found,
-    select,
+    SELECTION_ARG_SPEC,
+    SELECTION_MUTUALLY_EXCLUSIVE,
 )
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import (
-    ADD,
-    CONFLICT,
-    REFUSE,
-    UNCHANGED,
-    Plan,
-    Request,
-    container_state,
-    ephemeral_status,
-    patch_body,
-    plan_pods,
-    validate_request,
-    wait_satisfied,
-)
-
-ACTIONS = ("added", "unchanged", "conflict", "failed", "would_add")
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import PROFILES
 
 
 def argument_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = dict(AUTH_ARG_SPEC)
-    spec.update(
-        namespace=dict(type="list", elements="str"),
-        pod=dict(type="str", aliases=["name"]),
-        label_selector=dict(type="list", elements="str"),
-        field_selector=dict(type="list", elements="str"),
-        all_namespaces=dict(type="bool", default=False),
-        container=dict(type="str", required=True),
-        image=dict(type="str", required=True),
-        command=dict(type="list", elements="str"),
-        args=dict(type="list", elements="str"),
-        env=dict(type="raw"),
-        target_container=dict(type="str"),
-        profile=dict(
-            type="str",
-            default="general",
-            choices=["general", "baseline", "restricted", "netadmin", "sysadmin", "legacy"],
-        ),
-        security_context=dict(type="dict"),
-        volume_mounts=dict(type="list", elements="dict"),
-        copy_volume_mounts=dict(type="bool", default=False),
-        working_dir=dict(type="str"),
-        stdin=dict(type="bool", default=False),
-        tty=dict(type="bool", default=False),
-        image_pull_policy=dict(type="str", choices=["Always", "IfNotPresent", "Never"]),
-        spec_override=dict(type="dict"),
-        on_conflict=dict(type="str", default="warn", choices=["warn", "fail"]),
-        allowed_images=dict(type="list", elements="str", default=[]),
-        wait=dict(type="str", default="running", choices=["none", "running", "terminated"]),
-        wait_timeout=dict(type="int", default=120),
-        parallel=dict(type="int", default=10),
-        annotate=dict(type="bool", default=False),
-        reason=dict(type="str"),
-    )
-    return spec
-
-
-def request_from_params(params: dict[str, Any]) -> Request:
-    return Request(
-        container=params["container"],
-        image=params["image"],
-        command=params["command"],
-        args=params["args"],
-        env=params["env"],
-        target_container=params["target_container"],
-        profile=params["profile"],
-        security_context=params["security_context"],
-        volume_mounts=params["volume_mounts"],
-        copy_volume_mounts=params["copy_volume_mounts"],
-        working_dir=params["working_dir"],
-        stdin=params["stdin"],
-        tty=params["tty"],
-        image_pull_policy=params["image_pull_policy"],
-        spec_override=params["spec_override"],
-        allowed_images=tuple(params["allowed_images"] or ()),
-    )
-
-
-def check_selection(params: dict[str, Any]) -> None:
-    """Refuse an ambiguous or unbounded selection before any API call."""
-    namespaces = params["namespace"] or []
-    if params["pod"]:
-        if len(namespaces) != 1 or params["all_namespaces"]:
-            raise KubedebugError(
-                f"pod {params['pod']!r}: give exactly one namespace with pod (got {namespaces or 'none'})"
-            )
-    elif not namespaces and not params["all_namespaces"]:
-        raise KubedebugError("namespace is required (or all_namespaces: true) when pods are chosen by selector")
-    if params["tty"] and not params["stdin"]:
-        raise KubedebugError("tty: true needs stdin: true (the API server refuses a TTY without stdin)")
-    if params["wait_timeout"] < 0 or params["parallel"] < 1:
-        raise KubedebugError("wait_timeout must be >= 0 and parallel >= 1")
-
-
-def select_pods(client: EphemeralClient, params: dict[str, Any]) -> list[dict[str, Any]]:
-    if params["pod"]:
-        namespace = params["namespace"][0]
-        pods, missing = select(client, Selection(refs=((namespace, params["pod"]),)))
-        if missing:
-            raise KubedebugError(f"{not_found(namespace, params['pod'])}: check the pod name and namespace")
-        return pods
-    selection = Selection(
-        namespaces=None if params["all_namespaces"] else tuple(params["namespace"]),
-        label_selector=join_selectors(params["label_selector"]),
-        field_selector=join_selectors(params["field_selector"]),
-    )
-    return select(client, selection)[0]
-
-
-def _result(
-    plan: Plan, container: str, action: str, changed: bool, msg: str, pod: dict[str, Any] | None
-) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "namespace": plan.namespace,
-        "pod": plan.pod,
-        "container": container,
-        "action": action,
-        "changed": changed,
-        "state": container_state(ephemeral_status(pod or {}, container)),
-        "msg": msg,
-        "spec": plan.spec,
+    return {
+        **AUTH_ARG_SPEC,
+        **SELECTION_ARG_SPEC,
+        "container": {"type": "str", "required": True},
+        "image": {"type": "str", "required": True},
+        "command": {"type": "list", "elements": "str"},
+        "args": {"type": "list", "elements": "str"},
+        "env": {"type": "raw"},
+        "target_container": {"type": "str"},
+        "profile": {"type": "str", "default": "general", "choices": list(PROFILES)},
+        "security_context": {"type": "dict"},
+        "volume_mounts": {"type": "list", "elements": "dict"},
+        "copy_volume_mounts": {"type": "bool", "default": False},
+        "working_dir": {"type": "str"},
+        "stdin": {"type": "bool", "default": False},
+        "tty": {"type": "bool", "default": False},
+        "image_pull_policy": {"type": "str", "choices": ["Always", "IfNotPresent", "Never"]},
+        "spec_override": {"type": "dict"},
+        "on_conflict": {"type": "str", "default": "warn", "choices": ["warn", "fail"]},
+        "allowed_images": {"type": "list", "elements": "str", "default": []},
+        "wait": {"type": "str", "default": "running", "choices": ["none", "running", "terminated"]},
+        "wait_timeout": {"type": "int", "default": 120},
+        "parallel": {"type": "int", "default": 10},
+        "annotate": {"type": "bool", "default": False},
+        "reason": {"type": "str"},
     }
-    if plan.action == CONFLICT:
-        record["differences"] = plan.differences
-    return record
-
-
-def audit_annotation(container: str, image: str, user: str | None, reason: str | None) -> dict[str, str]:
-    value = {
-        "by": user or "unknown",
-        "at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "image": image,
-        "reason": reason or "",
-    }
-    return {AUDIT_ANNOTATION_PREFIX + container: json.dumps(value, sort_keys=True)}
-
-
-def apply_plan(
-    client: EphemeralClient,
-    plan: Plan,
-    req: Request,
-    pod: dict[str, Any],
-    *,
-    check_mode: bool,
-    annotations: dict[str, str] | None,
-) -> dict[str, Any]:
-    if plan.action == REFUSE:
-        return _result(plan, req.container, "failed", False, plan.msg, pod)
-    if plan.action == UNCHANGED:
-        return _result(plan, req.container, "unchanged", False, plan.msg, pod)
-    if plan.action == CONFLICT:
-        return _result(plan, req.container, "conflict", False, plan.msg, pod)
-    if plan.action != ADD or plan.spec is None:  # every other action returned above
-        raise KubedebugError(f"pod {plan.namespace}/{plan.pod}: internal error: unexpected plan {plan.action!r}")
-    try:
-        answer = client.add_ephemeral(
-            plan.namespace, plan.pod, patch_body(plan.existing_names, plan.spec), name=req.container, dry_run=check_mode
-        )
-    except KubedebugError as exc:
-        return _result(plan, req.container, "failed", False, exc.msg, pod)
-    action = "would_add" if check_mode else "added"
-    msg = "would be added (the API server accepted a dry run)" if check_mode else "added"
-    if annotations:
-        try:
-            client.annotate(plan.namespace, plan.pod, annotations, dry_run=check_mode)
-        except KubedebugError as exc:
-            return _result(
-                plan,
-                req.container,
-                "failed",
-                True,
-                f"{msg}, but recording the audit annotation failed: {exc.msg}",
-                answer,
-            )
-    return _result(plan, req.container, action, True, msg, answer)
-
-
-def wait_for(client: EphemeralClient, results: list[dict[str, Any]], container: str, wait: str, timeout: int) -> None:
-    waiting = [r for r in results if r["action"] in ("added", "unchanged") and not wait_satisfied(r["state"], wait)]
-    targets: dict[str, list[str]] = {}
-    for r in waiting:
-        targets.setdefault(r["namespace"], []).append(r["pod"])
-    latest = client.wait_for_containers(targets, container, wait, timeout) if targets else {}
-    for r in waiting:
-        pod = latest.get((r["namespace"], r["pod"]))
-        if pod == {}:
-            r.update(action="failed", msg=f"{r['msg']}, but the pod was deleted while waiting")
-            continue
-        if pod:
-            r["state"] = container_state(ephemeral_status(pod, container))
-        if not wait_satisfied(r["state"], wait):
-            state = r["state"]
-            detail = state["status"] + (
-                f" ({state['reason']}: {state['message']})"
-                if state["message"]
-                else f" ({state['reason']})"
-                if state["reason"]
-                else ""
-            )
-            r.update(
-                action="failed",
-                msg=f"{r['msg']}, but it was not {wait} within {timeout}s: the container is {detail}",
-            )
-
-
-def diff_for(results: list[dict[str, Any]], plans: dict[tuple[str, str], Plan]) -> list[dict[str, Any]]:
-    diffs = []
-    for r in results:
-        if r["action"] not in ("added", "would_add") and not (r["action"] == "failed" and r["changed"]):
-            continue
-        plan = plans[(r["namespace"], r["pod"])]
-        name = f"{r['namespace']}/{r['pod']}"
-        diffs.append(
-            {
-                "before_header": f"pod {name}",
-                "after_header": f"pod {name}",
-                "before": {"ephemeralContainers": list(plan.existing_names)},
-                "after": {"ephemeralContainers": list(plan.existing_names) + [r["container"]], "added": plan.spec},
-            }
-        )
-    return diffs
-
-
-def run(module: AnsibleModule) -> None:
-    params = module.params
-    req = request_from_params(params)
-    check_selection(params)
-    validate_request(req)
-    client = module_client(module)
-    pods = select_pods(client, params)
-    by_ref = {((p.get("metadata") or {}).get("namespace"), (p.get("metadata") or {}).get("name")): p for p in pods}
-    plans = plan_pods(req, pods)
-    annotations = None
-    if params["annotate"] and any(p.action == ADD for p in plans):
-        annotations = audit_annotation(req.container, req.image, client.whoami(), params["reason"])
-
-    with ThreadPoolExecutor(max_workers=params["parallel"]) as pool:
-        results = list(
-            pool.map(
-                lambda plan: apply_plan(
-                    client,
-                    plan,
-                    req,
-                    by_ref[(plan.namespace, plan.pod)],
-                    check_mode=module.check_mode,
-                    annotations=annotations,
-                ),
-                plans,
-            )
-        )
-    if not module.check_mode and params["wait"] != "none":
-        wait_for(client, results, req.container, params["wait"], params["wait_timeout"])
-
-    summary = {"matched": len(results), **{a: sum(1 for r in results if r["action"] == a) for a in ACTIONS}}
-    output: dict[str, Any] = {"changed": any(r["changed"] for r in results), "pods": results, "summary": summary}
-    if module._diff:
-        output["diff"] = diff_for(results, {(p.namespace, p.pod): p for p in plans})
-    if not results:
-        module.warn("the selection matched no pods: nothing to do")
-    for r in results:
-        if r["action"] == "conflict" and params["on_conflict"] == "warn":
-            module.warn(r["msg"])
-    failed = [
-        r for r in results if r["action"] == "failed" or (r["action"] == "conflict" and params["on_conflict"] == "fail")
-    ]
-    if failed:
-        first = "; ".join(r["msg"] for r in failed[:3]) + (f"; and {len(failed) - 3} more" if len(failed) > 3 else "")
-        module.fail_json(msg=f"{len(failed)} of {len(results)} pod(s) failed: {first}", **output)
-    module.exit_json(**output)
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(),
         supports_check_mode=True,
-        mutually_exclusive=[
-            ("pod", "label_selector"),
-            ("pod", "field_selector"),
-            ("pod", "all_namespaces"),
-            ("namespace", "all_namespaces"),
-        ],
+        mutually_exclusive=SELECTION_MUTUALLY_EXCLUSIVE,
         required_one_of=[("pod", "label_selector", "field_selector")],
     )
-    run_module(module, run)
+    run_module(
+        module,
+        lambda: ContainerRequest.from_params(module.params),
+        lambda client, request: EphemeralContainerManager(client, request, check_mode=module.check_mode, diff=module._diff),
+    )
 
 
 if __name__ == "__main__":

@@ -19,21 +19,20 @@ description:
 author:
   - kubedebug.ephemeral contributors (@kubedebug)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - kubedebug.ephemeral.attributes
   - kubedebug.ephemeral.auth
   - kubedebug.ephemeral.selection
   - kubedebug.ephemeral.selection.modules
   - kubedebug.ephemeral.results
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - It only reads.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second run indicates no change.
     support: full
 options:
   wait_for:
@@ -54,6 +53,8 @@ notes:
 requirements:
   - kubernetes (the Python client) >= 24.2.0
 seealso:
+  - ref: ansible_collections.kubedebug.ephemeral.docsite.results
+    description: Collecting what ephemeral containers did, as a task or at template time.
   - plugin: kubedebug.ephemeral.ephemeral_results
     plugin_type: lookup
   - module: kubedebug.ephemeral.ephemeral_container
@@ -68,7 +69,7 @@ EXAMPLES = r"""
 - name: Report them
   ansible.builtin.debug:
     msg: "{{ item.namespace }}/{{ item.pod }}: {{ item.container }} ({{ item.image }}) since {{ item.started_at }}"
-  loop: "{{ audit.results }}"
+  loop: "{{ audit.pods }}"
 
 - name: Wait in a loop until a diagnostic has finished everywhere, then read its JSON output
   kubedebug.ephemeral.ephemeral_container_info:
@@ -78,13 +79,13 @@ EXAMPLES = r"""
     logs: true
     parse: json_lines
   register: dns
-  until: dns.results | rejectattr('state', 'equalto', 'terminated') | list | length == 0
+  until: dns.pods | rejectattr('state', 'equalto', 'terminated') | list | length == 0
   retries: 30
   delay: 2
 """
 
 RETURN = r"""
-results:
+pods:
   description: One record per pod and ephemeral container, ordered by namespace, pod and container.
   returned: always
   type: list
@@ -151,58 +152,40 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import AUTH_ARG_SPEC
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import module_client, run_module
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import run_module
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results import (
     DEFAULT_LIMIT_BYTES,
     PARSE_MODES,
     WAIT_MODES,
-    collect,
-    collection_failure,
-    empty_selection_warning,
-    options_from,
+)
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results_manager import (
+    ResultsManager,
+    ResultsRequest,
 )
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import (
     SELECTION_ARG_SPEC,
     SELECTION_MUTUALLY_EXCLUSIVE,
-    selection_from_options,
 )
 
 
 def argument_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = {**AUTH_ARG_SPEC, **SELECTION_ARG_SPEC}
-    spec.update(
-        container=dict(type="list", elements="str"),
-        wait_for=dict(type="str", default="none", choices=list(WAIT_MODES)),
-        wait_timeout=dict(type="int", default=120),
-        logs=dict(type="bool", default=False),
-        tail_lines=dict(type="int"),
-        limit_bytes=dict(type="int", default=DEFAULT_LIMIT_BYTES),
-        parse=dict(type="str", default="raw", choices=list(PARSE_MODES)),
-        parallel=dict(type="int", default=10),
-    )
-    return spec
-
-
-def run(module: AnsibleModule) -> None:
-    selection = selection_from_options(module.params["pod"] or [], module.params.get)
-    opts = options_from(module.params.get)
-    records = collect(module_client(module), selection, opts)
-    warning = empty_selection_warning(selection, records)
-    if warning:
-        module.warn(warning)
-    failure = collection_failure(records)
-    if failure:
-        module.fail_json(msg=failure, results=records, changed=False)
-    module.exit_json(changed=False, results=records)
+    return {
+        **AUTH_ARG_SPEC,
+        **SELECTION_ARG_SPEC,
+        "container": {"type": "list", "elements": "str"},
+        "wait_for": {"type": "str", "default": "none", "choices": list(WAIT_MODES)},
+        "wait_timeout": {"type": "int", "default": 120},
+        "logs": {"type": "bool", "default": False},
+        "tail_lines": {"type": "int"},
+        "limit_bytes": {"type": "int", "default": DEFAULT_LIMIT_BYTES},
+        "parse": {"type": "str", "default": "raw", "choices": list(PARSE_MODES)},
+        "parallel": {"type": "int", "default": 10},
+    }
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        supports_check_mode=True,
-        mutually_exclusive=SELECTION_MUTUALLY_EXCLUSIVE,
-    )
-    run_module(module, run)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, mutually_exclusive=SELECTION_MUTUALLY_EXCLUSIVE)
+    run_module(module, lambda: ResultsRequest.from_options(module.params["pod"], module.params.get), ResultsManager)
 
 
 if __name__ == "__main__":

@@ -23,20 +23,19 @@ description:
 author:
   - kubedebug.ephemeral contributors (@kubedebug)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - kubedebug.ephemeral.attributes
   - kubedebug.ephemeral.auth
   - kubedebug.ephemeral.selection
   - kubedebug.ephemeral.selection.modules
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - It only reads.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second run indicates no change.
     support: full
 options:
   events_limit:
@@ -79,6 +78,8 @@ notes:
 requirements:
   - kubernetes (the Python client) >= 24.2.0
 seealso:
+  - ref: ansible_collections.kubedebug.ephemeral.docsite.rbac
+    description: The read permissions a snapshot needs (pods, events, pods/log).
   - module: kubedebug.ephemeral.ephemeral_container_info
   - module: kubedebug.ephemeral.ephemeral_container
 """
@@ -289,53 +290,37 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import AUTH_ARG_SPEC
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import module_client, run_module
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import run_module
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import (
     SELECTION_ARG_SPEC,
     SELECTION_MUTUALLY_EXCLUSIVE,
-    selection_from_options,
 )
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._snapshot import (
     DEFAULT_EVENTS_LIMIT,
     DEFAULT_LIMIT_BYTES,
     DEFAULT_TAIL_LINES,
-    options_from,
-    snapshot,
-    snapshot_failure,
+)
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._snapshot_manager import (
+    SnapshotManager,
+    SnapshotRequest,
 )
 
 
 def argument_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = {**AUTH_ARG_SPEC, **SELECTION_ARG_SPEC}
-    spec.update(
-        events_limit=dict(type="int", default=DEFAULT_EVENTS_LIMIT),
-        logs=dict(type="bool", default=True),
-        tail_lines=dict(type="int", default=DEFAULT_TAIL_LINES),
-        limit_bytes=dict(type="int", default=DEFAULT_LIMIT_BYTES),
-        parallel=dict(type="int", default=10),
-    )
-    return spec
-
-
-def run(module: AnsibleModule) -> None:
-    selection = selection_from_options(module.params["pod"] or [], module.params.get)
-    opts = options_from(module.params.get)
-    records = snapshot(module_client(module), selection, opts)
-    if not records:
-        module.warn("the selection matched no pods")
-    failure = snapshot_failure(records)
-    if failure:
-        module.fail_json(msg=failure, pods=records, changed=False)
-    module.exit_json(changed=False, pods=records)
+    return {
+        **AUTH_ARG_SPEC,
+        **SELECTION_ARG_SPEC,
+        "events_limit": {"type": "int", "default": DEFAULT_EVENTS_LIMIT},
+        "logs": {"type": "bool", "default": True},
+        "tail_lines": {"type": "int", "default": DEFAULT_TAIL_LINES},
+        "limit_bytes": {"type": "int", "default": DEFAULT_LIMIT_BYTES},
+        "parallel": {"type": "int", "default": 10},
+    }
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        supports_check_mode=True,
-        mutually_exclusive=SELECTION_MUTUALLY_EXCLUSIVE,
-    )
-    run_module(module, run)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, mutually_exclusive=SELECTION_MUTUALLY_EXCLUSIVE)
+    run_module(module, lambda: SnapshotRequest.from_options(module.params["pod"], module.params.get), SnapshotManager)
 
 
 if __name__ == "__main__":

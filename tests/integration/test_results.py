@@ -205,13 +205,13 @@ def test_selector_two_namespaces_missing_pod_and_info_module_agrees(
     }
     info = run_task(tmp_path, INFO, options, check=True)
     assert info.get("failed") is not True and info["changed"] is False
-    assert info["results"] == mixed
+    assert info["pods"] == mixed
     assert {len(r["output"]) for r in mixed if not r["error"]} == {2}
 
     # An audit of a whole namespace: every pod that carries an ephemeral container.
     running_pod(cluster, ns_b, "clean-0")
     audit = run_task(tmp_path, INFO, {"kubeconfig": cluster.kubeconfig, "namespace": ns_b})
-    assert [(r["pod"], r["container"], r["image"], r["logs"]) for r in audit["results"]] == [
+    assert [(r["pod"], r["container"], r["image"], r["logs"]) for r in audit["pods"]] == [
         ("db-0", "kd-json", "docker.io/library/busybox:1.36", None),
         ("web-0", "kd-json", "docker.io/library/busybox:1.36", None),
     ]

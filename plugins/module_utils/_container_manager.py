@@ -1,0 +1,255 @@
+# Copyright (c) kubedebug.ephemeral contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Private to this collection: the manager behind the ``ephemeral_container`` module.
+
+Read the selected pods, let ``_spec`` decide per pod (add, unchanged, conflict,
+refuse), and only then PATCH: as a server-side dry run in check mode. Then wait,
+and say what happened to each pod. ``changed`` and the diff come from the plan,
+never from the API's answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError, first_of
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._options import check_wait_and_parallel
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._outcome import Outcome
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._pods import (
+    container_state,
+    ephemeral_status,
+    pod_ref,
+    reached,
+)
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import (
+    Missing,
+    Selection,
+    select,
+    selection_from,
+)
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import (
+    ADD,
+    CONFLICT,
+    REFUSE,
+    UNCHANGED,
+    Plan,
+    Request,
+    audit_annotation,
+    patch_body,
+    plan_pods,
+    validate_request,
+)
+
+ACTIONS = ("added", "unchanged", "conflict", "failed", "would_add")
+
+
+@dataclass(frozen=True)
+class ContainerRequest:
+    """Everything one ``ephemeral_container`` task asks for, checked before any API call."""
+
+    selection: Selection
+    container: Request
+    on_conflict: str = "warn"
+    wait: str = "running"
+    wait_timeout: int = 120
+    parallel: int = 10
+    annotate: bool = False
+    reason: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ContainerRequest:
+        """From the module's parameters; refuses an ambiguous or unbounded selection and an invalid container."""
+        container = Request(
+            container=params["container"],
+            image=params["image"],
+            command=params["command"],
+            args=params["args"],
+            env=params["env"],
+            target_container=params["target_container"],
+            profile=params["profile"],
+            security_context=params["security_context"],
+            volume_mounts=params["volume_mounts"],
+            copy_volume_mounts=params["copy_volume_mounts"],
+            working_dir=params["working_dir"],
+            stdin=params["stdin"],
+            tty=params["tty"],
+            image_pull_policy=params["image_pull_policy"],
+            spec_override=params["spec_override"],
+            allowed_images=tuple(params["allowed_images"] or ()),
+        )
+        selection = selection_from(params["pod"], params.get, whole_namespace=False)
+        if container.tty and not container.stdin:
+            raise KubedebugError("tty: true needs stdin: true (the API server refuses a TTY without stdin)")
+        check_wait_and_parallel(params["wait_timeout"], params["parallel"])
+        validate_request(container)
+        return cls(
+            selection=selection,
+            container=container,
+            on_conflict=params["on_conflict"],
+            wait=params["wait"],
+            wait_timeout=params["wait_timeout"],
+            parallel=params["parallel"],
+            annotate=params["annotate"],
+            reason=params["reason"],
+        )
+
+
+def container_record(plan: Plan, container: str, action: str, changed: bool, msg: str, pod: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The module's record of one pod (``pods`` in its return value)."""
+    record: dict[str, Any] = {
+        "namespace": plan.namespace,
+        "pod": plan.pod,
+        "container": container,
+        "action": action,
+        "changed": changed,
+        "state": container_state(ephemeral_status(pod or {}, container)),
+        "msg": msg,
+        "spec": plan.spec,
+    }
+    if plan.action == CONFLICT:
+        record["differences"] = plan.differences
+    return record
+
+
+def missing_record(missing: Missing, container: str) -> dict[str, Any]:
+    """The record of a named pod that is not there (or could not be read): nothing was tried on it."""
+    plan = Plan(namespace=missing.namespace, pod=missing.pod, action=REFUSE, msg=missing.error)
+    hint = ": check the pod name and namespace" if missing.error.endswith(" not found") else ""
+    return container_record(plan, container, "failed", False, missing.error + hint, None)
+
+
+def diff_for(results: list[dict[str, Any]], plans: Mapping[tuple[str, str], Plan]) -> list[dict[str, Any]]:
+    """One before/after per pod that got (or in check mode would get) the container."""
+    diffs = []
+    for r in results:
+        if r["action"] not in ("added", "would_add") and not (r["action"] == "failed" and r["changed"]):
+            continue
+        plan = plans[(r["namespace"], r["pod"])]
+        name = f"{r['namespace']}/{r['pod']}"
+        diffs.append(
+            {
+                "before_header": f"pod {name}",
+                "after_header": f"pod {name}",
+                "before": {"ephemeralContainers": list(plan.existing_names)},
+                "after": {"ephemeralContainers": list(plan.existing_names) + [r["container"]], "added": plan.spec},
+            }
+        )
+    return diffs
+
+
+def _state_detail(state: Mapping[str, Any]) -> str:
+    if state["message"]:
+        return f"{state['status']} ({state['reason']}: {state['message']})"
+    if state["reason"]:
+        return f"{state['status']} ({state['reason']})"
+    return str(state["status"])
+
+
+class EphemeralContainerManager:
+    """Adds one ephemeral container to every selected pod that lacks it, idempotently by name."""
+
+    def __init__(
+        self,
+        client: EphemeralClient,
+        request: ContainerRequest,
+        *,
+        check_mode: bool = False,
+        diff: bool = False,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.client = client
+        self.request = request
+        self.check_mode = check_mode
+        self.diff = diff
+        self.now = now
+
+    def run(self) -> Outcome:
+        req = self.request
+        name = req.container.container
+        pods, absent = select(self.client, req.selection)
+        by_ref = {pod_ref(p): p for p in pods}
+        plans = plan_pods(req.container, pods)
+        annotations = None
+        if req.annotate and any(p.action == ADD for p in plans):
+            at = self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+            annotations = audit_annotation(name, req.container.image, self.client.whoami(), req.reason, at)
+        with ThreadPoolExecutor(max_workers=req.parallel) as pool:
+            results = list(pool.map(lambda plan: self._apply(plan, by_ref[(plan.namespace, plan.pod)], annotations), plans))
+        if not self.check_mode and req.wait != "none":
+            self._wait(results)
+        results += [missing_record(m, name) for m in absent]
+
+        summary = {"matched": len(results), **{a: sum(1 for r in results if r["action"] == a) for a in ACTIONS}}
+        result: dict[str, Any] = {"changed": any(r["changed"] for r in results), "pods": results, "summary": summary}
+        if self.diff:
+            result["diff"] = diff_for(results, {(p.namespace, p.pod): p for p in plans})
+        warnings = [] if results else ["the selection matched no pods: nothing to do"]
+        if req.on_conflict == "warn":
+            warnings += [r["msg"] for r in results if r["action"] == "conflict"]
+        failed = [r["msg"] for r in results if r["action"] == "failed" or (r["action"] == "conflict" and req.on_conflict == "fail")]
+        failure = f"{len(failed)} of {len(results)} pod(s) failed: {first_of(failed)}" if failed else None
+        return Outcome(result=result, warnings=warnings, failure=failure)
+
+    def _apply(self, plan: Plan, pod: Mapping[str, Any], annotations: dict[str, str] | None) -> dict[str, Any]:
+        name = self.request.container.container
+        if plan.action == REFUSE:
+            return container_record(plan, name, "failed", False, plan.msg, pod)
+        if plan.action == UNCHANGED:
+            return container_record(plan, name, "unchanged", False, plan.msg, pod)
+        if plan.action == CONFLICT:
+            return container_record(plan, name, "conflict", False, plan.msg, pod)
+        if plan.action != ADD or plan.spec is None:  # every other action returned above
+            raise KubedebugError(f"pod {plan.namespace}/{plan.pod}: internal error: unexpected plan {plan.action!r}")
+        try:
+            answer = self.client.add_ephemeral(
+                plan.namespace,
+                plan.pod,
+                patch_body(plan.existing_names, plan.spec),
+                name=name,
+                dry_run=self.check_mode,
+            )
+        except KubedebugError as exc:
+            return container_record(plan, name, "failed", False, exc.msg, pod)
+        action = "would_add" if self.check_mode else "added"
+        msg = "would be added (the API server accepted a dry run)" if self.check_mode else "added"
+        if annotations:
+            try:
+                self.client.annotate(plan.namespace, plan.pod, annotations, dry_run=self.check_mode)
+            except KubedebugError as exc:
+                # The container is there and cannot be taken back: say so, and fail the task.
+                why = f"{msg}, but recording the audit annotation failed: {exc.msg}"
+                return container_record(plan, name, "failed", True, why, answer)
+        return container_record(plan, name, action, True, msg, answer)
+
+    def _wait(self, results: list[dict[str, Any]]) -> None:
+        req = self.request
+        name = req.container.container
+        waiting = [r for r in results if r["action"] in ("added", "unchanged") and not reached(r["state"]["status"], req.wait)]
+        if not waiting:
+            return
+        targets: dict[str, list[str]] = {}
+        for r in waiting:
+            targets.setdefault(r["namespace"], []).append(r["pod"])
+        latest = self.client.wait_for_pods(
+            targets,
+            lambda pod: reached(container_state(ephemeral_status(pod, name))["status"], req.wait),
+            req.wait_timeout,
+        )
+        for r in waiting:
+            pod = latest.get((r["namespace"], r["pod"]))
+            if pod == {}:
+                r.update(action="failed", msg=f"{r['msg']}, but the pod was deleted while waiting")
+                continue
+            if pod:
+                r["state"] = container_state(ephemeral_status(pod, name))
+            if not reached(r["state"]["status"], req.wait):
+                r.update(
+                    action="failed",
+                    msg=f"{r['msg']}, but it was not {req.wait} within {req.wait_timeout}s: the container is {_state_detail(r['state'])}",
+                )

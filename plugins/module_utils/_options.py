@@ -1,0 +1,34 @@
+# Copyright (c) kubedebug.ephemeral contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Private to this collection: the checks of numeric options that every front end shares.
+
+Ansible's argument spec checks types, not ranges; these say which option is
+wrong and what it must be, in the same words for every module and the lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
+
+
+def check_limits(values: Mapping[str, Any]) -> None:
+    """Refuse a bound that is not positive (``tail_lines``, ``limit_bytes``: None means no bound)."""
+    for name, value in values.items():
+        if value is not None and value < 1:
+            raise KubedebugError(f"{name} must be a positive number (or unset); got {value}")
+
+
+def check_wait_and_parallel(wait_timeout: float, parallel: int) -> None:
+    """Refuse a negative timeout or fewer than one request at a time."""
+    if wait_timeout < 0 or parallel < 1:
+        raise KubedebugError("wait_timeout must be >= 0 and parallel >= 1")
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    """Refuse a value outside ``choices`` (the lookup's options are not checked by an argument spec)."""
+    if value not in choices:
+        raise KubedebugError(f"{name} must be one of {', '.join(choices)}; got {value!r}")

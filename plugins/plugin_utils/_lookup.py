@@ -1,0 +1,60 @@
+# Copyright (c) kubedebug.ephemeral contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Private to this collection: the base of the collection's lookups (controller side only).
+
+What ``_module.run_module`` is to the modules: options through ``get_option``
+only, the ``kubernetes`` client checked in the one place that checks it for
+every front end, the request built before any client, and the manager's
+``Outcome`` turned into a return value, warnings and ``AnsibleLookupError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+from ansible.utils.display import Display
+
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
+    KUBERNETES_IMPORT_ERROR,
+    auth_from_plugin,
+    create_api_client,
+    kubernetes_problem,
+)
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import Manager
+
+display = Display()
+R = TypeVar("R")
+
+
+class KubedebugLookupBase(LookupBase):
+    """Subclasses set ``NAME`` (how errors and warnings name the lookup), call ``set_options``, then ``run_manager``."""
+
+    NAME = "kubedebug.ephemeral"
+
+    def client(self) -> EphemeralClient:
+        """The Kubernetes client for the lookup's connection options (doc fragment ``kubedebug.ephemeral.auth``)."""
+        return EphemeralClient(create_api_client(auth_from_plugin(self)))
+
+    def run_manager(self, request: Callable[[], R], manager: Callable[[EphemeralClient, R], Manager]) -> dict[str, Any]:
+        """The manager's result; its warnings are shown, and its failure (or any refusal) raised, under the lookup's name."""
+        name = self.NAME
+        problem = kubernetes_problem()
+        if problem:
+            display.vvv(KUBERNETES_IMPORT_ERROR or "")
+            raise AnsibleLookupError(f"{name}: {problem} on the controller")
+        try:
+            checked = request()  # bad input is refused before a client or an API call
+            outcome = manager(self.client(), checked).run()
+        except KubedebugError as exc:
+            raise AnsibleLookupError(f"{name}: {exc.msg}") from exc
+        if outcome.failure:
+            raise AnsibleLookupError(f"{name}: {outcome.failure}")
+        for warning in outcome.warnings:
+            display.warning(f"{name}: {warning}")
+        return outcome.result
