@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -27,13 +27,9 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
 )
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._outcome import Outcome
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._outcome import Manager
 
 R = TypeVar("R")
-
-
-class Manager(Protocol):
-    def run(self) -> Outcome: ...
 
 
 def module_client(module: AnsibleModule) -> EphemeralClient:

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass
@@ -22,3 +22,9 @@ class Outcome:
     result: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     failure: str | None = None
+
+
+class Manager(Protocol):
+    """What a front end runs: built from a client and a checked request, ``run`` does the work."""
+
+    def run(self) -> Outcome: ...

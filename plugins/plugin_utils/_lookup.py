@@ -26,7 +26,7 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
 )
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import Manager
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._outcome import Manager
 
 display = Display()
 R = TypeVar("R")
