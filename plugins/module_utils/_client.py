@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
 
@@ -29,7 +29,7 @@ try:
     from kubernetes.client.rest import ApiException
     from urllib3.exceptions import HTTPError as Urllib3HTTPError
 except ImportError:  # reported once by the front ends through _auth.HAS_KUBERNETES
-    k8s_client = k8s_watch = None  # type: ignore[assignment]
+    k8s_client = k8s_watch = None  # type: ignore[assignment,unused-ignore]
 
     class ApiException(Exception):  # type: ignore[no-redef]
         status: int | None = None
@@ -39,6 +39,8 @@ except ImportError:  # reported once by the front ends through _auth.HAS_KUBERNE
     class Urllib3HTTPError(Exception):  # type: ignore[no-redef]
         pass
 
+
+T = TypeVar("T")
 
 SMP = "application/strategic-merge-patch+json"
 RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
@@ -133,7 +135,8 @@ class EphemeralClient:
 
     def _json(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         resp = call(*args, _preload_content=False, **kwargs)
-        return json.loads(resp.data)
+        data: dict[str, Any] = json.loads(resp.data)
+        return data
 
     def list_pods(
         self,
@@ -258,7 +261,8 @@ class EphemeralClient:
 
         def call() -> bytes | None:
             try:
-                return self.core.read_namespaced_pod_log(pod, namespace, _preload_content=False, **kwargs).data
+                data: bytes = self.core.read_namespaced_pod_log(pod, namespace, _preload_content=False, **kwargs).data
+                return data
             except ApiException as exc:
                 if exc.status == 400 and no_instance in _message(exc)[0]:
                     return None
@@ -439,11 +443,11 @@ class EphemeralClient:
 
     def _retrying(
         self,
-        call: Callable[[], Any],
+        call: Callable[[], T],
         translate: Callable[[ApiException], KubedebugError],
         *,
-        before_retry: Callable[[], Any] | None = None,
-    ) -> Any:
+        before_retry: Callable[[], T | None] | None = None,
+    ) -> T:
         attempt = 0
         while True:
             try:

@@ -50,10 +50,8 @@ def container_state(status: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def ephemeral_status(pod: Mapping[str, Any], name: str) -> dict[str, Any] | None:
     """The status of the pod's ephemeral container ``name``, or None when the kubelet has not reported one."""
-    for s in (pod.get("status") or {}).get("ephemeralContainerStatuses") or []:
-        if s.get("name") == name:
-            return s
-    return None
+    statuses: list[dict[str, Any]] = (pod.get("status") or {}).get("ephemeralContainerStatuses") or []
+    return next((s for s in statuses if s.get("name") == name), None)
 
 
 def reached(status: str, wait: str) -> bool:

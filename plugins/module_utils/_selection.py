@@ -136,8 +136,8 @@ def select(client: EphemeralClient, selection: Selection) -> tuple[list[dict[str
     """
     if not selection.refs:
         namespaces = None if selection.namespaces is None else list(dict.fromkeys(selection.namespaces))
-        pods = client.list_pods(namespaces, label_selector=selection.label_selector, field_selector=selection.field_selector)
-        return pods, []
+        listed = client.list_pods(namespaces, label_selector=selection.label_selector, field_selector=selection.field_selector)
+        return listed, []
     wanted: dict[str, list[str]] = {}
     for namespace, name in selection.refs:
         names = wanted.setdefault(namespace, [])

@@ -316,7 +316,7 @@ def build_spec(req: Request, pod: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def normalized(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A spec as the API server stores it: defaults filled in, empty values dropped."""
-    out = _drop_empty(copy.deepcopy(dict(spec)))
+    out: dict[str, Any] = _drop_empty(copy.deepcopy(dict(spec)))
     for mount in out.get("volumeMounts") or []:
         if mount.get("readOnly") is False:  # omitempty: the server stores false as absent
             del mount["readOnly"]

@@ -153,11 +153,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import AUTH_ARG_SPEC
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import run_module
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results import (
-    DEFAULT_LIMIT_BYTES,
-    PARSE_MODES,
-    WAIT_MODES,
-)
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._pods import WAIT_MODES
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results import DEFAULT_LIMIT_BYTES, PARSE_MODES
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results_manager import (
     ResultsManager,
     ResultsRequest,
