@@ -17,7 +17,7 @@ import copy
 import http.server
 import inspect
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,14 +29,17 @@ from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils import _client
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import (
+    PSA_LEVEL,
     RBAC_DOC,
     RETRY_STATUSES,
     SMP,
     EphemeralClient,
     _supports_content_type,
+    pod_security_hint,
     translate_api_error,
 )
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._pods import container_state, ephemeral_status, reached
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import patch_body
 from ansible_collections.kubedebug.ephemeral.tests.unit.api_objects import api_error, load_pod, load_status
 from ansible_collections.kubedebug.ephemeral.tests.unit.local_http import serving, without_proxies
@@ -137,6 +140,9 @@ class FakeCore:
     def patch_namespaced_pod_ephemeralcontainers(self, name, namespace, body, **kwargs):
         return self._answer("patch_namespaced_pod_ephemeralcontainers", (name, namespace, body), kwargs)
 
+    def read_namespaced_pod_log(self, name, namespace, **kwargs):
+        return self._answer("read_namespaced_pod_log", (name, namespace), kwargs)
+
 
 def _explicit_patch(method: str) -> Callable[..., Response]:
     """A PATCH method with the explicit signature of clients >= 36, for ``FakeCoreWithContentType``."""
@@ -186,9 +192,7 @@ def make_client(core: FakeCore, *, retries: int = 4, backoff: float = 0.5) -> tu
 def with_debug_container(pod: dict[str, Any]) -> dict[str, Any]:
     """``pod`` as the server stores it once ``debug`` was added."""
     stored = copy.deepcopy(pod)
-    stored["spec"].setdefault("ephemeralContainers", []).append(
-        dict(DEBUG_SPEC, terminationMessagePath="/dev/termination-log", resources={})
-    )
+    stored["spec"].setdefault("ephemeralContainers", []).append(dict(DEBUG_SPEC, terminationMessagePath="/dev/termination-log", resources={}))
     return stored
 
 
@@ -218,9 +222,7 @@ def test_translate_403_rbac_names_verb_resource_and_namespace() -> None:
 
 
 def test_translate_403_rbac_for_get() -> None:
-    err = translate(
-        api_error(403, 'pods "web" is forbidden: User "jane" cannot get resource "pods"'), verb="get", resource="pods"
-    )
+    err = translate(api_error(403, 'pods "web" is forbidden: User "jane" cannot get resource "pods"'), verb="get", resource="pods")
     assert err.msg.startswith(f"pod {NS}/web: permission denied: grant 'get' on 'pods' in namespace '{NS}'; see {RBAC_DOC}. ")
     assert err.msg.endswith('API server said: pods "web" is forbidden: User "jane" cannot get resource "pods"')
 
@@ -228,9 +230,7 @@ def test_translate_403_rbac_for_get() -> None:
 def test_translate_403_pod_security_restricted() -> None:
     err = translate(recorded_error("podsecurity-restricted"), container="root")
     message = recorded_message("podsecurity-restricted")
-    assert message.startswith(
-        'pods "web" is forbidden: violates PodSecurity "restricted:latest": privileged (container "root" must not set'
-    )
+    assert message.startswith('pods "web" is forbidden: violates PodSecurity "restricted:latest": privileged (container "root" must not set')
     assert err.status == 403
     assert err.msg == (
         f"pod {NS}/web: PodSecurity admission refused ephemeral container 'root': {message}. "
@@ -266,10 +266,7 @@ def test_translate_404_with_name_means_pod_gone() -> None:
 
 def test_translate_404_without_details_for_another_resource() -> None:
     err = translate(api_error(404, "the server could not find the requested resource"), verb="get", resource="pods")
-    assert (
-        err.msg
-        == f"pod {NS}/web: not found (deleted meanwhile?). API server said: the server could not find the requested resource"
-    )
+    assert err.msg == f"pod {NS}/web: not found (deleted meanwhile?). API server said: the server could not find the requested resource"
 
 
 @pytest.mark.parametrize("fixture", ["invalid-target", "invalid-ports"])
@@ -289,9 +286,7 @@ def test_translate_422_recorded_target_message() -> None:
 def test_translate_other_status() -> None:
     err = translate(api_error(500, "etcdserver: request timed out"))
     assert err.status == 500
-    assert (
-        err.msg == f"pod {NS}/web: patch pods/ephemeralcontainers failed with HTTP 500: etcdserver: request timed out"
-    )
+    assert err.msg == f"pod {NS}/web: patch pods/ephemeralcontainers failed with HTTP 500: etcdserver: request timed out"
 
 
 @pytest.mark.parametrize(
@@ -385,9 +380,7 @@ def test_retrying_does_not_retry_refusals(status: int) -> None:
 
 CONNECTION_ERRORS = [
     ProtocolError("Connection aborted.", ConnectionResetError(104, "Connection reset by peer")),
-    MaxRetryError(
-        None, "/api/v1/namespaces/unit-fixtures/pods", reason=ConnectionRefusedError(111, "Connection refused")
-    ),
+    MaxRetryError(None, "/api/v1/namespaces/unit-fixtures/pods", reason=ConnectionRefusedError(111, "Connection refused")),
     ReadTimeoutError(None, "/api/v1/namespaces/unit-fixtures/pods", "Read timed out. (read timeout=30)"),
     ConnectionRefusedError(111, "Connection refused"),
 ]
@@ -421,9 +414,7 @@ def test_retrying_before_retry_can_end_the_loop() -> None:
 
 
 def test_retrying_does_not_call_before_retry_on_success() -> None:
-    result, sleeps, calls = run_retrying(
-        ["ok"], before_retry=lambda: pytest.fail("before_retry called without a retry")
-    )
+    result, sleeps, calls = run_retrying(["ok"], before_retry=lambda: pytest.fail("before_retry called without a retry"))
     assert (result, sleeps, calls) == ("ok", [], 1)
 
 
@@ -563,12 +554,7 @@ def test_a_retry_after_a_connection_error_also_rereads(debugged_pod: dict[str, A
         read_namespaced_pod=[debugged_pod, mine],
     )
     api, sleeps = make_client(core)
-    assert (
-        api.add_ephemeral(
-            NS, "debugged", patch_body(["debug"], dict(DEBUG_SPEC, name="mine")), name="mine", dry_run=False
-        )
-        == mine
-    )
+    assert api.add_ephemeral(NS, "debugged", patch_body(["debug"], dict(DEBUG_SPEC, name="mine")), name="mine", dry_run=False) == mine
     assert [name for name, _unused, _unused in core.calls] == [
         "patch_namespaced_pod_ephemeralcontainers",
         "read_namespaced_pod",
@@ -583,9 +569,7 @@ def test_dry_run_retries_without_rereading(plain_pod: dict[str, Any]) -> None:
     api, sleeps = make_client(core)
     api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=True)
     assert [name for name, _unused, _unused in core.calls] == ["patch_namespaced_pod_ephemeralcontainers"] * 2
-    assert all(
-        kwargs["dry_run"] == "All" for _unused, kwargs in core.called("patch_namespaced_pod_ephemeralcontainers")
-    )
+    assert all(kwargs["dry_run"] == "All" for _unused, kwargs in core.called("patch_namespaced_pod_ephemeralcontainers"))
     assert sleeps == [0.5]
 
 
@@ -624,9 +608,7 @@ def test_add_ephemeral_refusals_are_not_retried(fixture: str, start: str) -> Non
 
 
 def test_add_ephemeral_gives_up_after_retries(plain_pod: dict[str, Any]) -> None:
-    core = FakeCore(
-        patch_namespaced_pod_ephemeralcontainers=[api_error(503, "unavailable")], read_namespaced_pod=[plain_pod]
-    )
+    core = FakeCore(patch_namespaced_pod_ephemeralcontainers=[api_error(503, "unavailable")], read_namespaced_pod=[plain_pod])
     api, sleeps = make_client(core, retries=2)
     with pytest.raises(KubedebugError) as excinfo:
         api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False)
@@ -657,9 +639,7 @@ def test_add_ephemeral_transient_error_on_reread_is_retried(plain_pod: dict[str,
 # --------------------------------------------------------------------------- list_pods
 
 
-def test_list_pods_one_call_per_namespace(
-    plain_pod: dict[str, Any], debugged_pod: dict[str, Any], states_pod: dict[str, Any]
-) -> None:
+def test_list_pods_one_call_per_namespace(plain_pod: dict[str, Any], debugged_pod: dict[str, Any], states_pod: dict[str, Any]) -> None:
     core = FakeCore(list_namespaced_pod=[pod_list(plain_pod, debugged_pod), pod_list(states_pod)])
     api, _unused = make_client(core)
     pods = api.list_pods(["a", "b"], label_selector="app in (plain,debugged)", field_selector="status.phase=Running")
@@ -678,9 +658,7 @@ def test_list_pods_cluster_wide(plain_pod: dict[str, Any]) -> None:
     core = FakeCore(list_pod_for_all_namespaces=[pod_list(plain_pod)])
     api, _unused = make_client(core)
     assert api.list_pods(None, label_selector="app=plain") == [plain_pod]
-    assert core.calls == [
-        ("list_pod_for_all_namespaces", (), {"_preload_content": False, "label_selector": "app=plain"})
-    ]
+    assert core.calls == [("list_pod_for_all_namespaces", (), {"_preload_content": False, "label_selector": "app=plain"})]
 
 
 @pytest.mark.parametrize(("label", "field"), [(None, None), ("", "")])
@@ -699,9 +677,7 @@ def test_list_pods_no_namespaces_no_calls() -> None:
 
 
 def test_list_pods_empty_items() -> None:
-    api, _unused = make_client(
-        FakeCore(list_namespaced_pod=[{"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": None}])
-    )
+    api, _unused = make_client(FakeCore(list_namespaced_pod=[{"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": None}]))
     assert api.list_pods([NS]) == []
 
 
@@ -776,9 +752,7 @@ def test_annotate_forbidden() -> None:
     api, _unused = make_client(FakeCore(patch_namespaced_pod=[api_error(403, "no")]))
     with pytest.raises(KubedebugError) as excinfo:
         api.annotate(NS, "web", {"a": "b"}, dry_run=False)
-    assert excinfo.value.msg.startswith(
-        f"pod {NS}/web: permission denied: grant 'patch' on 'pods' in namespace '{NS}'; see {RBAC_DOC}. "
-    )
+    assert excinfo.value.msg.startswith(f"pod {NS}/web: permission denied: grant 'patch' on 'pods' in namespace '{NS}'; see {RBAC_DOC}. ")
 
 
 def _raise(exc: BaseException) -> NoReturn:
@@ -820,7 +794,102 @@ def test_whoami(monkeypatch: pytest.MonkeyPatch, answer: Outcome, expected: str 
     assert FakeAuthApi.bodies == [{"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}]
 
 
-# --------------------------------------------------------------------------- wait_for_containers
+# --------------------------------------------------------------------------- read_container_log
+
+
+class LogResponse:
+    """What read_namespaced_pod_log returns with ``_preload_content=False``: the raw bytes in ``.data``."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.status = 200
+
+
+class FakeLogCore(FakeCore):
+    """FakeCore whose log reads answer bytes (logs are not JSON)."""
+
+    def read_namespaced_pod_log(self, name, namespace, **kwargs):
+        self.calls.append(("read_namespaced_pod_log", (name, namespace), dict(kwargs)))
+        assert kwargs.get("_preload_content") is False
+        answers = self.outcomes["read_namespaced_pod_log"]
+        outcome = answers.pop(0) if len(answers) > 1 else answers[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return LogResponse(outcome)
+
+
+def test_read_container_log_passes_the_bounds() -> None:
+    core = FakeLogCore(read_namespaced_pod_log=[b"one\ntwo\n"])
+    api, _unused = make_client(core)
+    assert api.read_container_log(NS, "debugged", "debug", tail_lines=5, limit_bytes=4096) == b"one\ntwo\n"
+    assert core.calls == [
+        (
+            "read_namespaced_pod_log",
+            ("debugged", NS),
+            {"_preload_content": False, "container": "debug", "tail_lines": 5, "limit_bytes": 4096},
+        )
+    ]
+
+
+def test_read_container_log_previous_and_unbounded() -> None:
+    core = FakeLogCore(read_namespaced_pod_log=[b"before the restart\n"])
+    api, _unused = make_client(core)
+    assert api.read_container_log(NS, "web", "app", previous=True) == b"before the restart\n"
+    assert core.calls[0][2] == {"_preload_content": False, "container": "app", "previous": True}
+
+
+@pytest.mark.parametrize(
+    ("previous", "message"),
+    [
+        (False, 'container "debug" in pod "debugged" is waiting to start: ContainerCreating'),
+        (True, 'previous terminated container "app" in pod "web" not found'),
+    ],
+)
+def test_read_container_log_no_instance_is_none(previous: bool, message: str) -> None:
+    core = FakeLogCore(read_namespaced_pod_log=[api_error(400, message)])
+    api, sleeps = make_client(core)
+    assert api.read_container_log(NS, "debugged", "debug", previous=previous) is None
+    assert len(core.calls) == 1 and sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("previous", "message"),
+    [
+        # The message of the *other* instance is a real error for this one.
+        (True, 'container "debug" in pod "debugged" is waiting to start: ContainerCreating'),
+        (False, 'previous terminated container "app" in pod "web" not found'),
+    ],
+)
+def test_read_container_log_other_400_is_an_error(previous: bool, message: str) -> None:
+    api, _unused = make_client(FakeLogCore(read_namespaced_pod_log=[api_error(400, message)]))
+    with pytest.raises(KubedebugError) as err:
+        api.read_container_log(NS, "debugged", "debug", previous=previous)
+    assert err.value.msg == f"pod {NS}/debugged: get pods/log failed with HTTP 400: {message}"
+    assert err.value.status == 400
+
+
+def test_read_container_log_forbidden_names_the_permission() -> None:
+    message = 'pods "debugged" is forbidden: User "jane" cannot get resource "pods/log"'
+    api, sleeps = make_client(FakeLogCore(read_namespaced_pod_log=[api_error(403, message)]))
+    with pytest.raises(KubedebugError) as err:
+        api.read_container_log(NS, "debugged", "debug")
+    assert err.value.msg == (f"pod {NS}/debugged: permission denied: grant 'get' on 'pods/log' in namespace {NS!r}; see {RBAC_DOC}. API server said: {message}")
+    assert sleeps == []
+
+
+def test_read_container_log_retries_transient_errors() -> None:
+    core = FakeLogCore(read_namespaced_pod_log=[api_error(503, "unavailable"), b"ok\n"])
+    api, sleeps = make_client(core)
+    assert api.read_container_log(NS, "debugged", "debug") == b"ok\n"
+    assert len(core.calls) == 2 and sleeps == [0.5]
+
+
+# --------------------------------------------------------------------------- wait_for_pods
+
+
+def debug_reached(wait: str) -> Callable[[Mapping[str, Any]], bool]:
+    """The ``done`` callable the container manager hands to ``wait_for_pods`` for container ``debug``."""
+    return lambda pod: reached(container_state(ephemeral_status(pod, "debug"))["status"], wait)
 
 
 class FakeWatch:
@@ -857,11 +926,9 @@ def debug_state(pod: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
 def test_wait_already_satisfied_needs_no_watch(debugged_pod: dict[str, Any], fake_watch: type[FakeWatch]) -> None:
     core = FakeCore(list_namespaced_pod=[pod_list(debugged_pod)])
     api, _unused = make_client(core)
-    latest = api.wait_for_containers({NS: ["debugged"]}, "debug", "running", 30)
+    latest = api.wait_for_pods({NS: ["debugged"]}, debug_reached("running"), 30)
     assert latest == {(NS, "debugged"): as_listed(debugged_pod)}
-    assert core.calls == [
-        ("list_namespaced_pod", (NS,), {"_preload_content": False, "field_selector": "metadata.name=debugged"})
-    ]
+    assert core.calls == [("list_namespaced_pod", (NS,), {"_preload_content": False, "field_selector": "metadata.name=debugged"})]
     assert fake_watch.streams == []
 
 
@@ -871,7 +938,7 @@ def test_wait_watches_until_satisfied(plain_pod: dict[str, Any], fake_watch: typ
     fake_watch.script = [[{"type": "MODIFIED", "raw_object": waiting}, {"type": "MODIFIED", "raw_object": running}]]
     core = FakeCore(list_namespaced_pod=[pod_list(waiting, resource_version="77")])
     api, _unused = make_client(core)
-    latest = api.wait_for_containers({NS: ["plain"]}, "debug", "running", 30)
+    latest = api.wait_for_pods({NS: ["plain"]}, debug_reached("running"), 30)
     assert latest == {(NS, "plain"): running}
     ((func, args, kwargs),) = fake_watch.streams
     assert func == core.list_namespaced_pod
@@ -889,7 +956,7 @@ def test_wait_several_pods_lists_without_field_selector(plain_pod: dict[str, Any
     second["metadata"]["name"] = "plain-2"
     core = FakeCore(list_namespaced_pod=[pod_list(first, second, load_pod("windows"))])
     api, _unused = make_client(core)
-    latest = api.wait_for_containers({NS: ["plain", "plain-2"]}, "debug", "terminated", 30)
+    latest = api.wait_for_pods({NS: ["plain", "plain-2"]}, debug_reached("terminated"), 30)
     assert sorted(latest) == [(NS, "plain"), (NS, "plain-2")]  # the windows pod is not a target
     assert core.calls == [("list_namespaced_pod", (NS,), {"_preload_content": False})]
 
@@ -899,7 +966,7 @@ def test_wait_vanished_and_deleted_pods(plain_pod: dict[str, Any], fake_watch: t
     fake_watch.script = [[{"type": "DELETED", "raw_object": waiting}]]
     core = FakeCore(list_namespaced_pod=[pod_list(waiting)])
     api, _unused = make_client(core)
-    latest = api.wait_for_containers({NS: ["plain", "never-listed"]}, "debug", "running", 30)
+    latest = api.wait_for_pods({NS: ["plain", "never-listed"]}, debug_reached("running"), 30)
     assert latest == {(NS, "plain"): {}, (NS, "never-listed"): {}}
 
 
@@ -908,7 +975,7 @@ def test_wait_times_out_with_the_last_state(plain_pod: dict[str, Any], fake_watc
     ticks = iter(range(1000))
     core = FakeCore(list_namespaced_pod=[pod_list(waiting)])
     api, _unused = make_client(core)
-    latest = api.wait_for_containers({NS: ["plain"]}, "debug", "running", 5, clock=lambda: float(next(ticks)))
+    latest = api.wait_for_pods({NS: ["plain"]}, debug_reached("running"), 5, clock=lambda: float(next(ticks)))
     assert latest == {(NS, "plain"): as_listed(waiting)}
     assert len(fake_watch.streams) >= 1
 
@@ -917,25 +984,21 @@ def test_wait_error_event_lists_again(plain_pod: dict[str, Any], fake_watch: typ
     waiting = debug_state(plain_pod, {"waiting": {"reason": "ContainerCreating"}})
     running = debug_state(plain_pod, {"running": {}})
     fake_watch.script = [[{"type": "ERROR", "raw_object": {"kind": "Status", "code": 410}}]]
-    core = FakeCore(
-        list_namespaced_pod=[pod_list(waiting, resource_version="1"), pod_list(running, resource_version="2")]
-    )
+    core = FakeCore(list_namespaced_pod=[pod_list(waiting, resource_version="1"), pod_list(running, resource_version="2")])
     api, _unused = make_client(core)
-    assert api.wait_for_containers({NS: ["plain"]}, "debug", "running", 30) == {(NS, "plain"): as_listed(running)}
+    assert api.wait_for_pods({NS: ["plain"]}, debug_reached("running"), 30) == {(NS, "plain"): as_listed(running)}
     assert len(core.calls) == 2
 
 
 def test_wait_list_error_is_raised_in_the_caller(fake_watch: type[FakeWatch]) -> None:
     api, _unused = make_client(FakeCore(list_namespaced_pod=[recorded_error("rbac-list")]))
-    with pytest.raises(
-        KubedebugError, match=rf"^permission denied listing pods in namespace '{NS}': grant 'list' on 'pods'"
-    ):
-        api.wait_for_containers({NS: ["plain"]}, "debug", "running", 30)
+    with pytest.raises(KubedebugError, match=rf"^permission denied listing pods in namespace '{NS}': grant 'list' on 'pods'"):
+        api.wait_for_pods({NS: ["plain"]}, debug_reached("running"), 30)
 
 
 def test_wait_nothing_to_wait_for() -> None:
     api, _unused = make_client(FakeCore())
-    assert api.wait_for_containers({NS: []}, "debug", "running", 30) == {}
+    assert api.wait_for_pods({NS: []}, debug_reached("running"), 30) == {}
 
 
 # --------------------------------------------------------------------------- the installed client, over the wire
@@ -989,9 +1052,7 @@ def apiserver(monkeypatch: pytest.MonkeyPatch) -> Iterator[_RecordingServer]:
         yield server
 
 
-def real_client(
-    server: _RecordingServer | None, *, retries: int = 4, host: str | None = None
-) -> tuple[EphemeralClient, list[float]]:
+def real_client(server: _RecordingServer | None, *, retries: int = 4, host: str | None = None) -> tuple[EphemeralClient, list[float]]:
     configuration = k8s_client.Configuration()
     configuration.host = host or f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[union-attr]
     sleeps: list[float] = []
@@ -1027,9 +1088,7 @@ class TestWire:
         api, sleeps = real_client(apiserver)
         with pytest.raises(KubedebugError) as excinfo:
             api.add_ephemeral(NS, "web", BODY, name="debug", dry_run=False)
-        assert excinfo.value.msg.startswith(
-            f"pod {NS}/web: PodSecurity admission refused ephemeral container 'debug': {recorded['body']['message']}. "
-        )
+        assert excinfo.value.msg.startswith(f"pod {NS}/web: PodSecurity admission refused ephemeral container 'debug': {recorded['body']['message']}. ")
         assert sleeps == []
 
     def test_retry_after_header_and_reread(self, apiserver: _RecordingServer, plain_pod: dict[str, Any]) -> None:
@@ -1048,9 +1107,7 @@ class TestWire:
     def test_list_requests(self, apiserver: _RecordingServer, plain_pod: dict[str, Any]) -> None:
         apiserver.responses = [(200, pod_list(plain_pod), {}), (200, pod_list(), {}), (200, pod_list(plain_pod), {})]
         api, _unused = real_client(apiserver)
-        assert api.list_pods(["a", "b"], label_selector="app=web,tier!=db", field_selector="status.phase=Running") == [
-            plain_pod
-        ]
+        assert api.list_pods(["a", "b"], label_selector="app=web,tier!=db", field_selector="status.phase=Running") == [plain_pod]
         assert api.list_pods(None) == [plain_pod]
         assert [(r["method"], r["path"], r["query"]) for r in apiserver.requests] == [
             (
@@ -1089,3 +1146,57 @@ class TestWire:
             api.list_pods([NS])
         assert excinfo.value.msg.startswith("the API server could not be reached after 2 attempts: ")
         assert sleeps == [0.5]
+
+
+# --------------------------------------------------------------------------- PodSecurity hint
+
+RESTRICTED_HINT = (
+    'the namespace enforces PodSecurity "restricted": use profile: restricted (non-root, no added capabilities, '
+    "seccomp RuntimeDefault) and an image that runs as a non-root user"
+)
+BASELINE_HINT = 'the namespace enforces PodSecurity "baseline": use profile: baseline (no added capabilities, not privileged) or profile: restricted'
+UNNAMED_LEVEL_HINT = "the namespace's PodSecurity level refuses the container: choose a profile that meets it (profile: baseline or restricted)"
+
+
+def test_pod_security_hint_restricted() -> None:
+    message = 'pods "web" is forbidden: violates PodSecurity "restricted:latest": privileged (container "root" must not set securityContext.privileged=true)'
+    assert pod_security_hint(message) == RESTRICTED_HINT
+
+
+def test_pod_security_hint_baseline_pinned_version() -> None:
+    message = (
+        'pods "web" is forbidden: violates PodSecurity "baseline:v1.30": non-default capabilities '
+        '(container "debug" must not include "SYS_PTRACE" in securityContext.capabilities.add)'
+    )
+    assert pod_security_hint(message) == BASELINE_HINT
+
+
+@pytest.mark.parametrize(("fixture", "hint"), [("podsecurity-restricted", RESTRICTED_HINT), ("podsecurity-baseline", BASELINE_HINT)])
+def test_pod_security_hint_recorded_messages(fixture: str, hint: str) -> None:
+    assert pod_security_hint(load_status(fixture)["body"]["message"]) == hint
+
+
+def test_pod_security_hint_other_level() -> None:
+    assert pod_security_hint('violates PodSecurity "custom:latest": x') == 'the namespace enforces PodSecurity "custom"'
+
+
+# Changed on purpose (issue 11): the hint is always a string, so a message without a level
+# no longer ends in "None".
+@pytest.mark.parametrize("message", ["", "violates PodSecurity", 'violates PodSecurity "Restricted:latest"'])
+def test_pod_security_hint_without_a_named_level(message: str) -> None:
+    assert PSA_LEVEL.search(message) is None
+    assert pod_security_hint(message) == UNNAMED_LEVEL_HINT
+
+
+def test_pod_security_hint_for_a_non_podsecurity_message() -> None:
+    assert pod_security_hint(load_status("rbac-patch-ephemeral")["body"]["message"]) == UNNAMED_LEVEL_HINT
+
+
+def test_translate_403_pod_security_without_a_level_does_not_end_in_none() -> None:
+    exc = api_error(403, 'pods "web" is forbidden: violates PodSecurity: something new')
+    msg = translate_api_error(exc, namespace=NS, pod="web", container="debug", verb="patch", resource="pods/ephemeralcontainers").msg
+    assert msg == (
+        f"pod {NS}/web: PodSecurity admission refused ephemeral container 'debug': "
+        f'pods "web" is forbidden: violates PodSecurity: something new. {UNNAMED_LEVEL_HINT}'
+    )
+    assert not msg.endswith("None")

@@ -9,6 +9,7 @@ Pods are the recorded API objects in tests/unit/fixtures/pods (see the README th
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import (
     ADD,
     ALLOWED_FIELDS,
+    AUDIT_ANNOTATION_PREFIX,
     CONFLICT,
     KNOWN_FORBIDDEN_FIELDS,
     PROFILES,
@@ -25,25 +27,22 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import (
     UNCHANGED,
     Plan,
     Request,
+    audit_annotation,
     build_spec,
-    container_state,
     copied_mounts,
     deep_merge,
     default_pull_policy,
     differences,
     effective_target,
-    ephemeral_status,
     normalize_env,
     normalized,
     patch_body,
     plan_pod,
     plan_pods,
-    pod_security_hint,
     profile_security_context,
     validate_request,
-    wait_satisfied,
 )
-from ansible_collections.kubedebug.ephemeral.tests.unit.api_objects import POD_FIXTURES, load_pod, load_status
+from ansible_collections.kubedebug.ephemeral.tests.unit.api_objects import POD_FIXTURES, load_pod
 
 BUSYBOX = "docker.io/library/busybox:1.36"
 DIGEST = "sha256:" + "a" * 64
@@ -113,10 +112,7 @@ def test_profile_security_context_returns_a_fresh_dict_each_time() -> None:
 def test_profile_security_context_unknown_profile() -> None:
     with pytest.raises(KubedebugError) as excinfo:
         profile_security_context("admin")
-    assert (
-        excinfo.value.msg
-        == "profile must be one of general, baseline, restricted, netadmin, sysadmin, legacy; got 'admin'"
-    )
+    assert excinfo.value.msg == "profile must be one of general, baseline, restricted, netadmin, sysadmin, legacy; got 'admin'"
     assert excinfo.value.status is None
 
 
@@ -142,9 +138,7 @@ def test_profile_security_context_unknown_profile() -> None:
         ("legacy", {"capabilities": {"add": ["SYS_ADMIN"]}}, {"capabilities": {"add": ["SYS_ADMIN"]}}),
     ],
 )
-def test_security_context_keys_override_profile_keys(
-    profile: str, security_context: dict[str, Any], expected: dict[str, Any]
-) -> None:
+def test_security_context_keys_override_profile_keys(profile: str, security_context: dict[str, Any], expected: dict[str, Any]) -> None:
     spec = build_spec(req(profile=profile, security_context=security_context), pod=None)
     assert spec["securityContext"] == expected
 
@@ -252,10 +246,7 @@ def test_validate_request_image_whitespace(image: str) -> None:
 def test_validate_request_unknown_profile() -> None:
     with pytest.raises(KubedebugError) as excinfo:
         validate_request(req(profile="privileged"))
-    assert (
-        excinfo.value.msg
-        == "profile must be one of general, baseline, restricted, netadmin, sysadmin, legacy; got 'privileged'"
-    )
+    assert excinfo.value.msg == "profile must be one of general, baseline, restricted, netadmin, sysadmin, legacy; got 'privileged'"
 
 
 def test_validate_request_checks_the_name_first() -> None:
@@ -266,9 +257,7 @@ def test_validate_request_checks_the_name_first() -> None:
 ALLOWED = (r"docker\.io/library/busybox:1\.36", r"docker\.io/nicolaka/netshoot:v.*")
 
 
-@pytest.mark.parametrize(
-    "image", ["docker.io/library/busybox:1.36", "docker.io/nicolaka/netshoot:v0.13", "docker.io/nicolaka/netshoot:v"]
-)
+@pytest.mark.parametrize("image", ["docker.io/library/busybox:1.36", "docker.io/nicolaka/netshoot:v0.13", "docker.io/nicolaka/netshoot:v"])
 def test_validate_request_allowed_images_match(image: str) -> None:
     validate_request(req(image=image, allowed_images=ALLOWED))
 
@@ -358,9 +347,7 @@ def test_validate_request_refuses_subpath_in_volume_mounts(key: str) -> None:
 
 def test_validate_request_refuses_subpath_in_spec_override_volume_mounts() -> None:
     with pytest.raises(KubedebugError, match="sets subPath"):
-        validate_request(
-            req(spec_override={"volumeMounts": [{"name": "data", "mountPath": "/data", "subPath": "logs"}]})
-        )
+        validate_request(req(spec_override={"volumeMounts": [{"name": "data", "mountPath": "/data", "subPath": "logs"}]}))
 
 
 @pytest.mark.parametrize(
@@ -531,9 +518,7 @@ def test_deep_merge() -> None:
         ("restricted", "init", "init"),
     ],
 )
-def test_plan_pod_target_default(
-    volumes_pod: dict[str, Any], profile: str, target: str | None, expected: str | None
-) -> None:
+def test_plan_pod_target_default(volumes_pod: dict[str, Any], profile: str, target: str | None, expected: str | None) -> None:
     plan = plan_pod(req(profile=profile, target_container=target), volumes_pod)
     assert plan.action == ADD, plan.msg
     assert plan.spec is not None
@@ -625,9 +610,7 @@ def test_kubectl_debug_container_is_unchanged(debugged_pod: dict[str, Any]) -> N
         {"spec_override": {"terminationMessagePath": "/dev/termination-log", "resources": {}}},
     ],
 )
-def test_kubectl_debug_container_is_unchanged_for_equivalent_requests(
-    debugged_pod: dict[str, Any], extra: dict[str, Any]
-) -> None:
+def test_kubectl_debug_container_is_unchanged_for_equivalent_requests(debugged_pod: dict[str, Any], extra: dict[str, Any]) -> None:
     plan = plan_pod(kubectl_debug_request(**extra), debugged_pod)
     assert (plan.action, plan.differences) == (UNCHANGED, [])
 
@@ -711,9 +694,7 @@ def test_rerun_of_module_added_container_with_read_only_false_is_unchanged() -> 
 
 def test_rerun_of_module_added_container_with_field_ref_env_is_unchanged() -> None:
     pod = load_pod("module-added")
-    assert pod["spec"]["ephemeralContainers"][2]["env"] == [
-        {"name": "POD_IP", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}}
-    ]
+    assert pod["spec"]["ephemeralContainers"][2]["env"] == [{"name": "POD_IP", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}}]
     plan = plan_pod(MODULE_ADDED_REQUESTS["fieldref"], pod)
     assert (plan.action, plan.differences) == (UNCHANGED, [])
 
@@ -757,9 +738,7 @@ def test_conflict_when_image_differs(debugged_pod: dict[str, Any]) -> None:
         ({"env": {"A": "1"}}, ["env: existing None, requested [{'name': 'A', 'value': '1'}]"]),
     ],
 )
-def test_conflict_differences_are_readable(
-    debugged_pod: dict[str, Any], extra: dict[str, Any], expected: list[str]
-) -> None:
+def test_conflict_differences_are_readable(debugged_pod: dict[str, Any], extra: dict[str, Any], expected: list[str]) -> None:
     plan = plan_pod(kubectl_debug_request(**extra), debugged_pod)
     assert plan.action == CONFLICT
     assert plan.differences == expected
@@ -776,9 +755,7 @@ def test_kubectl_debug_container_with_latest_digest_is_unchanged(latest_digest_p
     ("phase", "deleting"),
     [("Succeeded", False), ("Failed", False), ("Running", True), ("Succeeded", True)],
 )
-def test_existing_container_unchanged_or_conflict_whatever_the_pod_state(
-    debugged_pod: dict[str, Any], phase: str, deleting: bool
-) -> None:
+def test_existing_container_unchanged_or_conflict_whatever_the_pod_state(debugged_pod: dict[str, Any], phase: str, deleting: bool) -> None:
     # The fixture is Running; phase and deletionTimestamp are edited here.
     debugged_pod["status"]["phase"] = phase
     if deleting:
@@ -819,9 +796,7 @@ def test_refuse_name_of_init_container(volumes_pod: dict[str, Any]) -> None:
 def test_refuse_missing_target(volumes_pod: dict[str, Any]) -> None:
     plan = plan_pod(req(target_container="nope"), volumes_pod)
     assert plan.action == REFUSE
-    assert plan.msg == refusal(
-        "with-volumes", "target_container 'nope' does not exist in the pod (containers: app, sidecar, init)"
-    )
+    assert plan.msg == refusal("with-volumes", "target_container 'nope' does not exist in the pod (containers: app, sidecar, init)")
 
 
 def test_refuse_target_that_is_an_ephemeral_container(states_pod: dict[str, Any]) -> None:
@@ -869,9 +844,7 @@ def test_refuse_terminating_pod(terminating_pod: dict[str, Any]) -> None:
 
 def test_refusal_order_deleting_before_phase(succeeded_pod: dict[str, Any]) -> None:
     succeeded_pod["metadata"]["deletionTimestamp"] = "2026-11-25T09:30:00Z"
-    assert plan_pod(req(), succeeded_pod).msg == refusal(
-        "done-wg7q2", "the pod is being deleted, so the container would never start"
-    )
+    assert plan_pod(req(), succeeded_pod).msg == refusal("done-wg7q2", "the pod is being deleted, so the container would never start")
 
 
 @pytest.mark.parametrize(
@@ -884,9 +857,7 @@ def test_refusal_order_deleting_before_phase(succeeded_pod: dict[str, Any]) -> N
         ("baseline", {"runAsUser": 0, "readOnlyRootFilesystem": True}, "runAsUser, readOnlyRootFilesystem"),
     ],
 )
-def test_refuse_linux_only_security_context_on_windows(
-    windows_pod: dict[str, Any], profile: str, security_context: Any, fields: str
-) -> None:
+def test_refuse_linux_only_security_context_on_windows(windows_pod: dict[str, Any], profile: str, security_context: Any, fields: str) -> None:
     plan = plan_pod(req(profile=profile, security_context=security_context), windows_pod)
     assert plan.action == REFUSE
     assert plan.msg == refusal(
@@ -896,14 +867,10 @@ def test_refuse_linux_only_security_context_on_windows(
     )
 
 
-@pytest.mark.parametrize(
-    "security_context", [None, {"windowsOptions": {"runAsUserName": "ContainerUser"}}, {"runAsNonRoot": True}]
-)
+@pytest.mark.parametrize("security_context", [None, {"windowsOptions": {"runAsUserName": "ContainerUser"}}, {"runAsNonRoot": True}])
 def test_add_baseline_on_windows(windows_pod: dict[str, Any], security_context: Any) -> None:
     plan = plan_pod(
-        req(
-            image="mcr.microsoft.com/windows/nanoserver:ltsc2022", profile="baseline", security_context=security_context
-        ),
+        req(image="mcr.microsoft.com/windows/nanoserver:ltsc2022", profile="baseline", security_context=security_context),
         windows_pod,
     )
     assert plan.action == ADD, plan.msg
@@ -1122,106 +1089,6 @@ def test_patch_body_from_plan(states_pod: dict[str, Any]) -> None:
     assert body["spec"]["ephemeralContainers"] == [plan.spec]
 
 
-# --------------------------------------------------------------------------- container state
-
-PENDING = {
-    "status": "pending",
-    "reason": None,
-    "message": None,
-    "exit_code": None,
-    "started_at": None,
-    "finished_at": None,
-}
-
-
-def test_container_state_terminated(states_pod: dict[str, Any]) -> None:
-    assert container_state(ephemeral_status(states_pod, "exited")) == {
-        "status": "terminated",
-        "reason": "Error",
-        "message": None,
-        "exit_code": 3,
-        "started_at": "2026-11-25T09:09:29Z",
-        "finished_at": "2026-11-25T09:09:32Z",
-    }
-
-
-def test_container_state_waiting(states_pod: dict[str, Any]) -> None:
-    assert container_state(ephemeral_status(states_pod, "pull-fail")) == {
-        "status": "waiting",
-        "reason": "ImagePullBackOff",
-        "message": 'Back-off pulling image "registry.invalid/debug:1"',
-        "exit_code": None,
-        "started_at": None,
-        "finished_at": None,
-    }
-
-
-def test_container_state_running(states_pod: dict[str, Any]) -> None:
-    assert container_state(ephemeral_status(states_pod, "fresh")) == {
-        "status": "running",
-        "reason": None,
-        "message": None,
-        "exit_code": None,
-        "started_at": "2026-11-25T09:09:30Z",
-        "finished_at": None,
-    }
-
-
-def test_container_state_early(states_early_pod: dict[str, Any]) -> None:
-    assert container_state(ephemeral_status(states_early_pod, "exited")) == dict(
-        PENDING, status="waiting", reason="ContainerCreating"
-    )
-    assert ephemeral_status(states_early_pod, "fresh") is None
-    assert container_state(ephemeral_status(states_early_pod, "fresh")) == PENDING
-
-
-@pytest.mark.parametrize(
-    "status",
-    [None, {}, {"name": "debug"}, {"name": "debug", "state": {}}, {"name": "debug", "state": {"waiting": None}}],
-)
-def test_container_state_none(status: Any) -> None:
-    assert container_state(status) == PENDING
-
-
-def test_container_state_prefers_terminated_over_running() -> None:
-    status = {
-        "state": {"running": {"startedAt": "t1"}, "terminated": {"exitCode": 0, "reason": "Completed"}, "waiting": None}
-    }
-    assert container_state(status)["status"] == "terminated"
-    assert (
-        container_state({"state": {"running": {"startedAt": "t1"}, "waiting": {"reason": "x"}}})["status"] == "running"
-    )
-
-
-def test_ephemeral_status_lookup(states_pod: dict[str, Any], plain_pod: dict[str, Any]) -> None:
-    status = ephemeral_status(states_pod, "pull-fail")
-    assert status is not None and status["image"] == "registry.invalid/debug:1"
-    assert ephemeral_status(states_pod, "app") is None  # regular containers do not count
-    assert ephemeral_status(plain_pod, "debug") is None
-    assert ephemeral_status({}, "debug") is None
-
-
-@pytest.mark.parametrize(
-    ("status", "wait", "expected"),
-    [
-        ("pending", "running", False),
-        ("waiting", "running", False),
-        ("running", "running", True),
-        ("terminated", "running", True),
-        ("pending", "terminated", False),
-        ("waiting", "terminated", False),
-        ("running", "terminated", False),
-        ("terminated", "terminated", True),
-        ("pending", "none", True),
-        ("waiting", "none", True),
-        ("running", "none", True),
-        ("terminated", "none", True),
-    ],
-)
-def test_wait_satisfied(status: str, wait: str, expected: bool) -> None:
-    assert wait_satisfied(dict(PENDING, status=status), wait) is expected
-
-
 # --------------------------------------------------------------------------- normalisation and differences
 
 
@@ -1285,36 +1152,17 @@ def test_differences_nested_paths() -> None:
     assert differences(new, new) == []
 
 
-# --------------------------------------------------------------------------- PodSecurity hint
-
-RESTRICTED_HINT = (
-    'the namespace enforces PodSecurity "restricted": use profile: restricted (non-root, no added capabilities, '
-    "seccomp RuntimeDefault) and an image that runs as a non-root user"
-)
-BASELINE_HINT = 'the namespace enforces PodSecurity "baseline": use profile: baseline (no added capabilities, not privileged) or profile: restricted'
+# --------------------------------------------------------------------------- audit annotation
 
 
-def test_pod_security_hint_restricted() -> None:
-    message = 'pods "web" is forbidden: violates PodSecurity "restricted:latest": privileged (container "root" must not set securityContext.privileged=true)'
-    assert pod_security_hint(message) == RESTRICTED_HINT
+def test_audit_annotation_records_who_what_when_and_why() -> None:
+    assert AUDIT_ANNOTATION_PREFIX == "debug.kubedebug.io/"
+    annotation = audit_annotation("debug", "docker.io/library/busybox:1.36", "jane", "INC-42", "2026-11-25T09:09:14Z")
+    assert annotation == {
+        "debug.kubedebug.io/debug": ('{"at": "2026-11-25T09:09:14Z", "by": "jane", "image": "docker.io/library/busybox:1.36", "reason": "INC-42"}')
+    }
 
 
-def test_pod_security_hint_baseline_pinned_version() -> None:
-    message = (
-        'pods "web" is forbidden: violates PodSecurity "baseline:v1.30": non-default capabilities '
-        '(container "debug" must not include "SYS_PTRACE" in securityContext.capabilities.add)'
-    )
-    assert pod_security_hint(message) == BASELINE_HINT
-
-
-@pytest.mark.parametrize(
-    ("fixture", "hint"), [("podsecurity-restricted", RESTRICTED_HINT), ("podsecurity-baseline", BASELINE_HINT)]
-)
-def test_pod_security_hint_recorded_messages(fixture: str, hint: str) -> None:
-    assert pod_security_hint(load_status(fixture)["body"]["message"]) == hint
-
-
-def test_pod_security_hint_other_level_and_no_match() -> None:
-    assert pod_security_hint('violates PodSecurity "custom:latest": x') == 'the namespace enforces PodSecurity "custom"'
-    assert pod_security_hint(load_status("rbac-patch-ephemeral")["body"]["message"]) is None
-    assert pod_security_hint("") is None
+def test_audit_annotation_unknown_user_and_no_reason() -> None:
+    (value,) = audit_annotation("kd-dns", "busybox:1.36", None, None, "2026-11-25T09:09:14Z").values()
+    assert json.loads(value) == {"by": "unknown", "at": "2026-11-25T09:09:14Z", "image": "busybox:1.36", "reason": ""}
