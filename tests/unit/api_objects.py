@@ -41,9 +41,7 @@ def load_status(name: str) -> dict[str, Any]:
 POD_FIXTURES = tuple(sorted(p.stem for p in (FIXTURES / "pods").glob("*.json")))
 
 
-def api_error(
-    status: int, message: str = "", *, details: dict[str, Any] | None = None, headers: dict[str, str] | None = None
-) -> ApiException:
+def api_error(status: int, message: str = "", *, details: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> ApiException:
     """An ApiException like the client raises for an API server Status answer."""
     exc = ApiException(status=status, reason=HTTPStatus(status).phrase)
     exc.body = json.dumps(

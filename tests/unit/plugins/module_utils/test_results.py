@@ -1,13 +1,13 @@
 # Copyright (c) kubedebug.ephemeral contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Unit tests for plugins/module_utils/_results.py: records, parsing and ``collect``.
+"""Unit tests for plugins/module_utils/_results.py and _results_manager.py: records, parsing and ``ResultsManager``.
 
 Pods are the recorded API objects in tests/unit/fixtures/pods (see the README there); a
 test that needs a variant (another namespace or name, a container that has finished)
-edits a copy and says so. ``collect`` runs against ``FakeClient``, a stand-in for
-``EphemeralClient`` with only the three calls ``_results`` makes (``list_pods``,
-``wait_for_pods``, ``read_logs``), and in a few tests against a real ``EphemeralClient``
+edits a copy and says so. ``ResultsManager.collect`` runs against ``FakeClient``, a stand-in for
+``EphemeralClient`` with only the three calls the manager makes (``list_pods``,
+``wait_for_pods``, ``read_container_log``), and in a few tests against a real ``EphemeralClient``
 whose ``core`` is ``FakeCore`` (same style as test_client.py: CoreV1Api methods called
 with ``_preload_content=False`` returning an object with ``.data``).
 """
@@ -25,6 +25,7 @@ from kubernetes import client as k8s_client
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import RBAC_DOC, EphemeralClient
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._outcome import Outcome
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results import (
     DEFAULT_LIMIT_BYTES,
     PARSE_MODES,
@@ -32,15 +33,16 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results impor
     WAIT_MODES,
     Options,
     _seconds_between,
-    collect,
+    apply_log,
     collection_failure,
     empty_record,
     empty_selection_warning,
     parse_output,
-    pod_done,
     records_for_pod,
     validate_options,
+    wants_log,
 )
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results_manager import ResultsManager, ResultsRequest
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import Selection, parse_ref, selection_from
 from ansible_collections.kubedebug.ephemeral.tests.unit.api_objects import api_error, load_pod
 
@@ -131,7 +133,8 @@ class FakeClient:
     ``pods``: what the cluster holds (a LIST filters them by namespace and by a
     ``metadata.name=`` field selector). ``waited``: what ``wait_for_pods`` returns, keyed
     by ``(namespace, name)``. ``logs``: bytes, or an exception to raise, per
-    ``(namespace, pod, container)``; a log that is not there fails the test.
+    ``(namespace, pod, container)`` (``None``: the kubelet has no instance to read); a log
+    that is not listed fails the test.
     """
 
     def __init__(
@@ -139,7 +142,7 @@ class FakeClient:
         pods: list[dict[str, Any]],
         *,
         waited: Mapping[tuple[str, str], dict[str, Any]] | None = None,
-        logs: Mapping[tuple[str, str, str], bytes | BaseException] | None = None,
+        logs: Mapping[tuple[str, str, str], bytes | BaseException | None] | None = None,
         barrier: threading.Barrier | None = None,
     ) -> None:
         self.pods = pods
@@ -178,20 +181,38 @@ class FakeClient:
         )
         return copy.deepcopy(self.waited)
 
-    def read_logs(self, namespace: str, pod: str, container: str, *, tail_lines: int | None = None, limit_bytes: int | None = None) -> bytes:
+    def read_container_log(
+        self, namespace: str, pod: str, container: str, *, previous: bool = False, tail_lines: int | None = None, limit_bytes: int | None = None
+    ) -> bytes | None:
+        assert previous is False, "the results never read a previous log"
         with self.lock:
             self.log_calls.append((namespace, pod, container, tail_lines, limit_bytes))
         if self.barrier is not None:
             self.barrier.wait()
         answer = self.logs.get((namespace, pod, container))
-        assert answer is not None, f"unexpected log read {namespace}/{pod}/{container}"
+        assert (namespace, pod, container) in self.logs, f"unexpected log read {namespace}/{pod}/{container}"
         if isinstance(answer, BaseException):
             raise answer
         return answer
 
 
+def collect(client: Any, selection: Selection, opts: Options) -> list[dict[str, Any]]:
+    return ResultsManager(client, ResultsRequest(selection, opts)).collect()
+
+
 def run_collect(client: FakeClient, selection: Selection, **options: Any) -> list[dict[str, Any]]:
-    return collect(client, selection, Options(**options))  # type: ignore[arg-type]
+    return collect(client, selection, Options(**options))
+
+
+def sel(pods: Any, namespace: Any = None, label_selector: Any = None, all_namespaces: bool = False) -> Selection:
+    """``selection_from`` with the other options as a module's ``params.get`` would give them."""
+    return selection_from(pods, {"namespace": namespace, "label_selector": label_selector, "all_namespaces": all_namespaces}.get)
+
+
+def get_options(**options: Any) -> Any:
+    """The info module's ``params.get`` with its defaults (what ``ResultsRequest.from_options`` reads)."""
+    defaults = {"wait_for": "none", "wait_timeout": 120, "logs": False, "tail_lines": None, "limit_bytes": DEFAULT_LIMIT_BYTES, "parse": "raw", "parallel": 10}
+    return {**defaults, **options}.get
 
 
 def refs(*terms: str) -> Selection:
@@ -238,7 +259,8 @@ def test_validate_options_accepts_the_defaults_and_the_bounds() -> None:
         *(Options(parse=p) for p in PARSE_MODES),
         *(Options(wait_for=w) for w in WAIT_MODES),
     ):
-        collect(FakeClient([]), Selection(refs=()), opts)  # validates, then finds nothing
+        validate_options(opts)
+        assert collect(FakeClient([]), Selection(refs=()), opts) == []
 
 
 @pytest.mark.parametrize(
@@ -264,12 +286,22 @@ def test_validate_options_refuses(changes: dict[str, Any], message: str) -> None
     assert err.value.msg == message
 
 
-def test_collect_validates_before_any_api_call() -> None:
-    client = FakeClient([load_pod("ephemeral-states")])
+def test_request_validates_before_any_api_call() -> None:
+    # The request is built (and refused) before the front ends create a client.
     with pytest.raises(KubedebugError) as err:
-        run_collect(client, refs(f"{NS}/states"), parallel=0)
+        ResultsRequest.from_options([f"{NS}/states"], get_options(parallel=0))
     assert err.value.msg == "wait_timeout must be >= 0 and parallel >= 1"
-    assert client.list_calls == [] and client.wait_calls == [] and client.log_calls == []
+    with pytest.raises(KubedebugError) as err:
+        ResultsRequest.from_options([f"{NS}/states"], get_options(parse="yaml"))
+    assert err.value.msg == "parse must be one of raw, lines, json, json_lines; got 'yaml'"
+
+
+def test_request_from_options() -> None:
+    request = ResultsRequest.from_options(["states", "ns-b/web-0"], get_options(namespace=NS, container=["exited"], logs=True, tail_lines=5))
+    assert request == ResultsRequest(
+        Selection(refs=((NS, "states"), ("ns-b", "web-0"))),
+        Options(containers=("exited",), wait_for="none", logs=True, tail_lines=5),
+    )
 
 
 # --------------------------------------------------------------------------- parse_output
@@ -476,54 +508,6 @@ def test_seconds_between(start: str | None, end: str | None, seconds: float | No
     assert _seconds_between(start, end) == seconds
 
 
-# --------------------------------------------------------------------------- pod_done
-
-
-@pytest.mark.parametrize(
-    ("containers", "wait_for", "done"),
-    [
-        ((), "none", True),
-        ((), "running", False),  # pull-fail is waiting
-        ((), "terminated", False),
-        (("exited", "fresh"), "running", True),  # terminated counts as running (or finished)
-        (("exited", "fresh"), "terminated", False),
-        (("exited",), "terminated", True),
-        (("pull-fail",), "running", False),
-        (("pull-fail",), "none", True),
-        (("fresh",), "running", True),
-        (("fresh",), "terminated", False),
-        (("ghost",), "terminated", True),  # a container the pod lacks does not block
-        (("ghost", "exited"), "terminated", True),
-        (("ghost", "fresh"), "terminated", False),
-    ],
-)
-def test_pod_done_states(containers: tuple[str, ...], wait_for: str, done: bool) -> None:
-    assert pod_done(load_pod("ephemeral-states"), containers, wait_for) is done
-
-
-@pytest.mark.parametrize(
-    ("containers", "wait_for", "done"),
-    [
-        (("exited",), "running", False),  # waiting in ContainerCreating
-        (("fresh",), "running", False),  # no status yet: pending
-        (("fresh",), "none", True),
-    ],
-)
-def test_pod_done_early_states(containers: tuple[str, ...], wait_for: str, done: bool) -> None:
-    assert pod_done(load_pod("ephemeral-states-early"), containers, wait_for) is done
-
-
-@pytest.mark.parametrize("wait_for", WAIT_MODES)
-def test_pod_done_without_ephemeral_containers(wait_for: str) -> None:
-    assert pod_done(load_pod("plain"), (), wait_for) is True
-    assert pod_done(load_pod("plain"), ("debug",), wait_for) is True
-
-
-def test_pod_done_once_every_container_terminated() -> None:
-    pod = terminate(terminate(load_pod("ephemeral-states"), "fresh"), "pull-fail")
-    assert pod_done(pod, (), "terminated") is True
-
-
 # --------------------------------------------------------------------------- collection_failure
 
 
@@ -572,7 +556,7 @@ def test_empty_selection_warning_only_for_a_selector_that_found_nothing() -> Non
 
 def test_selection_from_namespace_audit_lists_every_pod_of_the_namespace() -> None:
     client = FakeClient([load_pod("debugged"), load_pod("plain"), moved(load_pod("debugged"), "ns-b", "web-0")])
-    records = run_collect(client, selection_from([], NS, None, False), wait_for="none")
+    records = run_collect(client, sel([], NS), wait_for="none")
     assert client.list_calls == [([NS], None, None)]
     assert records == [DEBUG]
 
@@ -624,7 +608,7 @@ def test_collect_label_selector_in_namespaces() -> None:
 
 def test_collect_label_selector_in_all_namespaces() -> None:
     client = FakeClient([moved(load_pod("debugged"), "zz", "web-0"), load_pod("plain"), load_pod("debugged")])
-    records = run_collect(client, selection_from([], None, ["app=web", "tier=front"], True), wait_for="none")
+    records = run_collect(client, sel([], None, ["app=web", "tier=front"], True), wait_for="none")
     assert client.list_calls == [(None, "app=web,tier=front", None)]
     assert records == [DEBUG, dict(DEBUG, namespace="zz", pod="web-0")]  # plain has no ephemeral container: no record
 
@@ -661,7 +645,7 @@ def test_collect_waits_only_for_pods_not_done_and_uses_what_the_wait_returned() 
         {
             "targets": {NS: ["states", "debugged"]},
             "timeout": 7,
-            "done": {(NS, "states"): True},  # the callback is pod_done with the options' containers
+            "done": {(NS, "states"): True},  # the callback is ephemeral_reached with the options' containers
         }
     ]
     assert records == [
@@ -978,7 +962,7 @@ def test_collect_with_ephemeral_client() -> None:
     )
     records = collect(
         real_client(core),
-        selection_from(["debugged", "ns-b/web-0", "states"], NS, None, False),
+        sel(["debugged", "ns-b/web-0", "states"], NS),
         Options(containers=("debug", "exited"), wait_for="none", logs=True, parse="json_lines", tail_lines=5, limit_bytes=4096),
     )
     lists = [(m, a, k) for m, a, k in core.calls if m.startswith("list")]
@@ -1017,7 +1001,7 @@ def test_collect_with_ephemeral_client() -> None:
 
 def test_collect_with_ephemeral_client_all_namespaces() -> None:
     core = FakeCore([load_pod("debugged"), moved(load_pod("plain"), "ns-b", "web-0")], logs={})
-    records = collect(real_client(core), selection_from([], None, "app=web", True), Options(wait_for="running"))
+    records = collect(real_client(core), sel([], None, "app=web", True), Options(wait_for="running"))
     assert core.calls == [("list_pod_for_all_namespaces", (), {"label_selector": "app=web"})]
     assert records == [DEBUG]
 
@@ -1032,3 +1016,78 @@ def test_collect_reports_a_pod_deleted_while_waiting() -> None:
     client = FakeClient([states], waited={(NS, "states"): {}})  # the wait saw it deleted
     records = run_collect(client, refs(f"{NS}/states"), wait_for="terminated", wait_timeout=3)
     assert records == [empty_record(NS, "states", None, f"pod {NS}/states was deleted while waiting")]
+
+
+# --------------------------------------------------------------------------- apply_log and wants_log
+
+
+def test_apply_log_none_leaves_the_record_alone() -> None:
+    rec = dict(DEBUG)
+    apply_log(rec, None, Options(parse="json"))
+    assert rec == DEBUG
+
+
+@pytest.mark.parametrize(
+    ("data", "opts", "fields"),
+    [
+        (b"a\nb\n", Options(), {"logs": "a\nb\n", "output": "a\nb\n"}),
+        (b"a\nb\n", Options(parse="lines"), {"logs": "a\nb\n", "output": ["a", "b"]}),
+        (b'{"n": 1}\n{"n"', Options(parse="json_lines", limit_bytes=13), {"logs": '{"n": 1}\n{"n"', "output": [{"n": 1}], "truncated": True}),
+        (b"x" * 10, Options(limit_bytes=None), {"logs": "x" * 10, "output": "x" * 10}),
+        (
+            b"{oops",
+            Options(parse="json"),
+            {"logs": "{oops", "parse_error": "logs are not one JSON document: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"},
+        ),
+    ],
+)
+def test_apply_log(data: bytes, opts: Options, fields: dict[str, Any]) -> None:
+    rec = dict(DEBUG)
+    apply_log(rec, data, opts)
+    assert rec == dict(DEBUG, **fields)
+
+
+@pytest.mark.parametrize(
+    ("fields", "wanted"),
+    [
+        ({"state": "running"}, True),
+        ({"state": "terminated"}, True),
+        ({"state": "waiting"}, False),
+        ({"state": "pending"}, False),
+        ({"state": None, "error": "pod ns/x not found"}, False),
+        ({"state": "running", "error": "pod ns/x: gone"}, False),
+    ],
+)
+def test_wants_log(fields: dict[str, Any], wanted: bool) -> None:
+    assert wants_log(record("ns", "x", "debug", **fields)) is wanted
+
+
+def test_collect_a_log_the_kubelet_does_not_have_stays_empty() -> None:
+    # read_container_log answers None when the container is (again) waiting to start.
+    client = FakeClient([load_pod("debugged")], logs={(NS, "debugged", "debug"): None})
+    assert run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True, parse="lines") == [DEBUG]
+    assert client.log_calls == [(NS, "debugged", "debug", None, DEFAULT_LIMIT_BYTES)]
+
+
+# --------------------------------------------------------------------------- ResultsManager.run
+
+
+def run(client: FakeClient, selection: Selection, **options: Any) -> Outcome:
+    return ResultsManager(client, ResultsRequest(selection, Options(**options))).run()  # type: ignore[arg-type]
+
+
+def test_run_returns_the_records_unchanged() -> None:
+    outcome = run(FakeClient([load_pod("debugged")]), refs(f"{NS}/debugged"), wait_for="none")
+    assert outcome == Outcome(result={"changed": False, "pods": [DEBUG]}, warnings=[], failure=None)
+
+
+def test_run_warns_when_a_selector_found_nothing() -> None:
+    outcome = run(FakeClient([load_pod("plain")]), Selection(namespaces=(NS,), label_selector="app=web"), wait_for="none")
+    assert outcome == Outcome(result={"changed": False, "pods": []}, warnings=["the selection matched no pods with ephemeral containers"])
+
+
+def test_run_fails_when_nothing_could_be_collected_and_still_returns_the_records() -> None:
+    outcome = run(FakeClient([]), refs("a/x", "b/y"), wait_for="none")
+    assert outcome.failure == "nothing could be collected: pod a/x not found; pod b/y not found"
+    assert outcome.result == {"changed": False, "pods": [record("a", "x", None, error="pod a/x not found"), record("b", "y", None, error="pod b/y not found")]}
+    assert outcome.warnings == []

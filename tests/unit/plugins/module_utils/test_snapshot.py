@@ -1,7 +1,7 @@
 # Copyright (c) kubedebug.ephemeral contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Unit tests for plugins/module_utils/_snapshot.py and the snapshot reads of ``EphemeralClient``.
+"""Unit tests for plugins/module_utils/_snapshot.py, _snapshot_manager.py and the snapshot reads of ``EphemeralClient``.
 
 Pods are the recorded API objects in tests/unit/fixtures/pods (see the README there); a
 test that needs a variant (a container that restarted, a pod that is not scheduled) edits
@@ -10,8 +10,8 @@ server returned from ``LIST /api/v1/namespaces/<ns>/events`` (captured on the ku
 cluster: the scheduler's ``Scheduled`` event, an event created through core/v1 the way a
 kubelet records ``BackOff``, and one created through events.k8s.io/v1 with a ``series``).
 
-``snapshot`` runs against ``FakeClient``, a stand-in for ``EphemeralClient`` with the calls
-``_snapshot`` makes (``list_pods``, ``list_events``, ``read_container_log``). The new client
+``SnapshotManager.snapshot`` runs against ``FakeClient``, a stand-in for ``EphemeralClient`` with the calls
+the manager makes (``list_pods``, ``list_events``, ``read_container_log``). The new client
 methods are tested with ``FakeCore`` (CoreV1Api called with ``_preload_content=False``) and
 on the wire with the installed kubernetes client against a local HTTP server.
 """
@@ -32,7 +32,8 @@ from kubernetes import client as k8s_client
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import RBAC_DOC, EphemeralClient
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import Selection, parse_ref
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._outcome import Outcome
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import Missing, Selection, parse_ref, select
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._snapshot import (
     CONDITION_KEYS,
     CONTAINER_KEYS,
@@ -58,11 +59,10 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._snapshot impo
     newest,
     options_from,
     pod_record,
-    select_pods,
-    snapshot,
     snapshot_failure,
     validate_options,
 )
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._snapshot_manager import SnapshotManager, SnapshotRequest
 from ansible_collections.kubedebug.ephemeral.tests.unit.api_objects import api_error, load_pod
 from ansible_collections.kubedebug.ephemeral.tests.unit.local_http import serving, without_proxies
 
@@ -90,7 +90,7 @@ DOCUMENTED = {
 
 
 def state(status: str, **fields: Any) -> dict[str, Any]:
-    """A flattened state as ``_spec.container_state`` makes it."""
+    """A flattened state as ``_pods.container_state`` makes it."""
     out = dict.fromkeys(("reason", "message", "exit_code", "started_at", "finished_at"))
     out.update(status=status, **fields)
     return out
@@ -114,8 +114,7 @@ def container(name: str, kind: str, image: str, **fields: Any) -> dict[str, Any]
 def ready_conditions(at: str, scheduled_at: str | None = None) -> list[dict[str, Any]]:
     """The four conditions KWOK sets on a running pod, in the API's order."""
     return [
-        {"type": kind, "status": "True", "reason": None, "message": None, "last_transition_time": at}
-        for kind in ("Initialized", "Ready", "ContainersReady")
+        {"type": kind, "status": "True", "reason": None, "message": None, "last_transition_time": at} for kind in ("Initialized", "Ready", "ContainersReady")
     ] + [
         {
             "type": "PodScheduled",
@@ -204,9 +203,7 @@ SCHEDULED = {
 }
 
 
-def kubelet_event(
-    name: str, reason: str, message: str, first: str, last: str, *, count: int = 1, kind: str = "Warning", pod: str = "plain"
-) -> dict[str, Any]:
+def kubelet_event(name: str, reason: str, message: str, first: str, last: str, *, count: int = 1, kind: str = "Warning", pod: str = "plain") -> dict[str, Any]:
     """An event as the kubelet records it through core/v1 (count, first/lastTimestamp, source)."""
     return {
         "metadata": {
@@ -245,9 +242,7 @@ BACKOFF = kubelet_event(
     "2026-11-25T09:15:00Z",
     count=5,
 )
-KILLING = kubelet_event(
-    "plain.k1ll", "Killing", "Stopping container app", "2026-11-25T09:12:29Z", "2026-11-25T09:12:29Z", kind="Normal"
-)
+KILLING = kubelet_event("plain.k1ll", "Killing", "Stopping container app", "2026-11-25T09:12:29Z", "2026-11-25T09:12:29Z", kind="Normal")
 # Created through events.k8s.io/v1 with a series, read back through core/v1.
 UNHEALTHY = {
     "metadata": {
@@ -319,8 +314,7 @@ def forbidden(resource: str, namespace: str, verb: str = "list", name: str | Non
     """The API server's 403 message for a ServiceAccount ``snap``."""
     what = f'{resource.split("/")[0]} "{name}"' if name else resource
     return (
-        f'{what} is forbidden: User "system:serviceaccount:{namespace}:snap" cannot {verb} resource "{resource}" '
-        f'in API group "" in the namespace "{namespace}"'
+        f'{what} is forbidden: User "system:serviceaccount:{namespace}:snap" cannot {verb} resource "{resource}" in API group "" in the namespace "{namespace}"'
     )
 
 
@@ -415,7 +409,13 @@ def refs(*terms: str) -> Selection:
 
 
 def run_snapshot(client: FakeClient, selection: Selection, **options: Any) -> list[dict[str, Any]]:
-    return snapshot(client, selection, Options(**options))  # type: ignore[arg-type]
+    return SnapshotManager(client, SnapshotRequest(selection, Options(**options))).snapshot()  # type: ignore[arg-type]
+
+
+def module_params(**params: Any) -> Any:
+    """pod_snapshot_info's ``params.get`` with its defaults."""
+    defaults = {"events_limit": 20, "logs": True, "tail_lines": 100, "limit_bytes": 262144, "parallel": 10, "all_namespaces": False}
+    return {**defaults, **params}.get
 
 
 # --------------------------------------------------------------------------- constants and options
@@ -461,11 +461,16 @@ def test_validate_options_accepts_the_bounds() -> None:
     validate_options(Options(tail_lines=None, limit_bytes=None))
 
 
-def test_snapshot_validates_before_any_api_call() -> None:
-    client = FakeClient([load_pod("plain")])
-    with pytest.raises(KubedebugError):
-        run_snapshot(client, refs(f"{NS}/plain"), parallel=0)
-    assert client.list_calls == [] and client.event_calls == []
+def test_snapshot_request_validates_before_any_api_call() -> None:
+    # The request is built (and refused) before the module creates a client.
+    with pytest.raises(KubedebugError) as err:
+        SnapshotRequest.from_options([f"{NS}/plain"], module_params(parallel=0))
+    assert err.value.msg == "parallel must be >= 1; got 0"
+
+
+def test_snapshot_request_from_options() -> None:
+    request = SnapshotRequest.from_options(["plain"], module_params(namespace=[NS], events_limit=0, logs=False))
+    assert request == SnapshotRequest(Selection(refs=((NS, "plain"),)), Options(events_limit=0, logs=False))
 
 
 # --------------------------------------------------------------------------- pod records
@@ -481,9 +486,7 @@ def test_pod_record_plain() -> None:
         "message": None,
         "start_time": "2026-11-25T09:09:05Z",
         "conditions": ready_conditions("2026-11-25T09:09:05Z"),
-        "containers": [
-            container("app", "container", PAUSE, ready=True, state=state("running", started_at="2026-11-25T09:09:05Z"))
-        ],
+        "containers": [container("app", "container", PAUSE, ready=True, state=state("running", started_at="2026-11-25T09:09:05Z"))],
         "events": None,
         "logs": None,
         "error": None,
@@ -554,9 +557,7 @@ def test_pod_record_restarted_container_has_its_last_termination() -> None:
 
 def test_pod_record_crash_loop() -> None:
     record = pod_record(restarted(load_pod("plain"), waiting=True))
-    assert record["containers"][0]["state"] == state(
-        "waiting", reason="CrashLoopBackOff", message="back-off 20s restarting failed container=app pod=x"
-    )
+    assert record["containers"][0]["state"] == state("waiting", reason="CrashLoopBackOff", message="back-off 20s restarting failed container=app pod=x")
     assert (record["containers"][0]["ready"], record["containers"][0]["last_termination"]) == (False, OOM_RECORD)
 
 
@@ -567,8 +568,7 @@ def test_pod_record_unscheduled_pod() -> None:
     unschedulable = {
         "lastProbeTime": None,
         "lastTransitionTime": "2026-11-25T09:09:05Z",
-        "message": "0/2 nodes are available: 2 Insufficient memory. preemption: 0/2 nodes are available: "
-        "2 No preemption victims found for incoming pod.",
+        "message": "0/2 nodes are available: 2 Insufficient memory. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.",
         "reason": "Unschedulable",
         "status": "False",
         "type": "PodScheduled",
@@ -650,9 +650,7 @@ def test_snapshot_failure() -> None:
     read["error"] = "permission denied listing events"
     assert snapshot_failure([read]) is None
     assert snapshot_failure(gone[:1]) == "nothing could be read: pod ns/gone-0 not found"
-    assert snapshot_failure(gone) == (
-        "nothing could be read: pod ns/gone-0 not found; pod ns/gone-1 not found; pod ns/gone-2 not found; and 2 more"
-    )
+    assert snapshot_failure(gone) == ("nothing could be read: pod ns/gone-0 not found; pod ns/gone-1 not found; pod ns/gone-2 not found; and 2 more")
 
 
 # --------------------------------------------------------------------------- events
@@ -845,9 +843,7 @@ def test_snapshot_events_limit_zero_lists_no_events() -> None:
 
 def test_snapshot_missing_pod_among_existing_ones_keeps_its_events() -> None:
     gone_event = kubelet_event("gone.1", "Killing", "Stopping container app", "2026-11-25T09:11:00Z", "2026-11-25T09:11:00Z", pod="gone")
-    client = FakeClient(
-        [load_pod("plain")], events={NS: [gone_event, SCHEDULED]}, logs={(NS, "plain", "app", False): b"ok\n"}
-    )
+    client = FakeClient([load_pod("plain")], events={NS: [gone_event, SCHEDULED]}, logs={(NS, "plain", "app", False): b"ok\n"})
     records = run_snapshot(client, refs(f"{NS}/plain", f"{NS}/gone"))
     assert [r["pod"] for r in records] == ["gone", "plain"]
     expected_gone = missing_record(NS, "gone", f"pod {NS}/gone not found")
@@ -869,8 +865,7 @@ def test_snapshot_only_missing_pods() -> None:
 
 def test_snapshot_events_forbidden() -> None:
     denied = KubedebugError(
-        f"permission denied listing events in namespace {NS!r}: grant 'list' on 'events' (see {RBAC_DOC}). "
-        f"API server said: {forbidden('events', NS)}",
+        f"permission denied listing events in namespace {NS!r}: grant 'list' on 'events' (see {RBAC_DOC}). API server said: {forbidden('events', NS)}",
         status=403,
     )
     pods = [load_pod("plain"), moved(load_pod("plain"), "other", "plain")]
@@ -903,10 +898,7 @@ def test_snapshot_logs_forbidden_is_said_once() -> None:
     [record] = run_snapshot(client, refs(f"{NS}/with-volumes"))
     assert record["error"] == denied.msg
     assert record["events"] == []
-    assert record["logs"] == {
-        c: {"current": None, "previous": None, "current_truncated": False, "previous_truncated": False}
-        for c in ("app", "sidecar")
-    }
+    assert record["logs"] == {c: {"current": None, "previous": None, "current_truncated": False, "previous_truncated": False} for c in ("app", "sidecar")}
     assert list(record["logs"]) == ["app", "sidecar"]  # in the order of the spec
 
 
@@ -937,9 +929,7 @@ def test_snapshot_no_log_reads_for_containers_that_never_started() -> None:
     client = FakeClient([pod])
     [record] = run_snapshot(client, refs(f"{NS}/plain"), events_limit=0)
     assert client.log_calls == []
-    assert record["logs"] == {
-        "app": {"current": None, "previous": None, "current_truncated": False, "previous_truncated": False}
-    }
+    assert record["logs"] == {"app": {"current": None, "previous": None, "current_truncated": False, "previous_truncated": False}}
     assert record["error"] is None
 
 
@@ -999,11 +989,11 @@ def test_snapshot_reads_at_most_parallel_at_a_time() -> None:
     assert len(client.log_calls) == 8 and len(client.event_calls) == 1
 
 
-def test_select_pods_keeps_the_order_of_namespaces_and_collapses_duplicates() -> None:
+def test_select_keeps_the_order_of_namespaces_and_collapses_duplicates() -> None:
     client = FakeClient([load_pod("plain"), moved(load_pod("plain"), "b", "x")])
-    pods, missing = select_pods(client, refs("b/x", f"{NS}/plain", "b/x", "b/y"))
+    pods, missing = select(client, refs("b/x", f"{NS}/plain", "b/x", "b/y"))  # type: ignore[arg-type]
     assert [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods] == [("b", "x"), (NS, "plain")]
-    assert missing == [missing_record("b", "y", "pod b/y not found")]
+    assert missing == [Missing("b", "y", "pod b/y not found")]
     assert client.list_calls == [(["b"], None, None), ([NS], None, "metadata.name=plain")]
 
 
@@ -1091,8 +1081,7 @@ def test_list_events_forbidden() -> None:
         api.list_events(NS)
     assert err.value.status == 403
     assert err.value.msg == (
-        f"permission denied listing events in namespace '{NS}': grant 'list' on 'events' (see {RBAC_DOC}). "
-        f"API server said: {forbidden('events', NS)}"
+        f"permission denied listing events in namespace '{NS}': grant 'list' on 'events' (see {RBAC_DOC}). API server said: {forbidden('events', NS)}"
     )
     assert sleeps == []
 
@@ -1165,12 +1154,11 @@ def test_read_container_log_retries() -> None:
     assert sleeps == [0.5]
 
 
-def test_read_logs_is_unchanged() -> None:
-    # The older method keeps its signature: no ``previous``.
-    core = FakeCore(read_namespaced_pod_log=[b"x"])
-    api, _sleeps = make_client(core)
-    with pytest.raises(TypeError):
-        api.read_logs(NS, "plain", "app", previous=True)  # type: ignore[call-arg]
+def test_read_logs_is_gone() -> None:
+    # Changed on purpose (issue 11): read_container_log is the one log read, for every front end.
+    api, _sleeps = make_client(FakeCore())
+    assert not hasattr(api, "read_logs")
+    assert not hasattr(api, "wait_for_containers")
 
 
 # --------------------------------------------------------------------------- on the wire
@@ -1240,3 +1228,29 @@ def test_wire_read_container_log(apiserver: _Server) -> None:
         (path, {"container": ["app"], "limitBytes": ["262144"], "tailLines": ["100"]}),
         (path, {"container": ["app"], "tailLines": ["5"]}),
     ]
+
+
+# --------------------------------------------------------------------------- SnapshotManager.run
+
+
+def run(client: FakeClient, selection: Selection, **options: Any) -> Outcome:
+    return SnapshotManager(client, SnapshotRequest(selection, Options(**options))).run()  # type: ignore[arg-type]
+
+
+def test_run_returns_the_records_unchanged() -> None:
+    client = FakeClient([load_pod("plain")], events={NS: []})
+    outcome = run(client, refs(f"{NS}/plain"), logs=False)
+    assert outcome.result == {"changed": False, "pods": [dict(pod_record(load_pod("plain")), events=[], logs={})]}
+    assert (outcome.warnings, outcome.failure) == ([], None)
+
+
+def test_run_warns_when_the_selection_matched_no_pods() -> None:
+    outcome = run(FakeClient([]), Selection(namespaces=(NS,), label_selector="app=web"))
+    assert outcome == Outcome(result={"changed": False, "pods": []}, warnings=["the selection matched no pods"], failure=None)
+
+
+def test_run_fails_when_no_pod_could_be_read_and_still_returns_the_records() -> None:
+    outcome = run(FakeClient([], events={NS: []}), refs(f"{NS}/gone"))
+    assert outcome.failure == f"nothing could be read: pod {NS}/gone not found"
+    assert outcome.result["pods"] == [{**missing_record(NS, "gone", f"pod {NS}/gone not found"), "events": []}]
+    assert outcome.warnings == []
