@@ -72,9 +72,7 @@ def test_nothing_given_resolves_every_option_to_none() -> None:
         ("client_key", "K8S_AUTH_CLIENT_KEY", "K8S_AUTH_KEY_FILE", "/param/key", "/env/key", "/alias/key"),
     ],
 )
-def test_precedence_param_then_env_then_client_name_env(
-    option: str, primary_env: str, alias_env: str, value_a: Any, value_b: str, value_c: str
-) -> None:
+def test_precedence_param_then_env_then_client_name_env(option: str, primary_env: str, alias_env: str, value_a: Any, value_b: str, value_c: str) -> None:
     environ = {primary_env: value_b, alias_env: value_c}
     expected_b: Any = False if option == "validate_certs" else value_b
     expected_c: Any = True if option == "validate_certs" else value_c
@@ -285,9 +283,7 @@ def _lookup_with_auth_options(direct: dict[str, Any]) -> Any:
 def test_auth_from_plugin_direct_options_and_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("K8S_AUTH_HOST", "https://env-host")
     monkeypatch.setenv("K8S_AUTH_CONTEXT", "env-context")
-    plugin = _lookup_with_auth_options(
-        {"host": "https://direct-host/", "verify_ssl": False, "impersonate_groups": ["g"]}
-    )
+    plugin = _lookup_with_auth_options({"host": "https://direct-host/", "verify_ssl": False, "impersonate_groups": ["g"]})
     auth = auth_from_plugin(plugin)
     assert auth["host"] == "https://direct-host"
     assert auth["validate_certs"] is False
@@ -453,9 +449,7 @@ def test_host_and_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     assert bearer(client) == "Bearer tok"
     assert client.configuration.verify_ssl is True
 
-    auth = resolve_auth(
-        {}, {"K8S_AUTH_HOST": "https://k8s.example", "K8S_AUTH_API_KEY": "t", "K8S_AUTH_VERIFY_SSL": "no"}
-    )
+    auth = resolve_auth({}, {"K8S_AUTH_HOST": "https://k8s.example", "K8S_AUTH_API_KEY": "t", "K8S_AUTH_VERIFY_SSL": "no"})
     assert create_api_client(auth).configuration.verify_ssl is False
 
 
@@ -542,9 +536,7 @@ def test_headers_on_the_wire_and_environment_proxy_ignored(api_server: str, monk
     # A proxy from the usual variables would swallow the requests: they must go straight to the server.
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
-    auth = resolve_auth(
-        {"host": api_server, "api_key": "tok", "impersonate_user": "jane", "impersonate_groups": ["dev", "ops"]}, {}
-    )
+    auth = resolve_auth({"host": api_server, "api_key": "tok", "impersonate_user": "jane", "impersonate_groups": ["dev", "ops"]}, {})
     client = create_api_client(auth)
 
     assert kubernetes.client.VersionApi(client).get_code().git_version == "v1.36.3"
@@ -620,3 +612,57 @@ def test_missing_kubernetes_library_is_a_kubedebug_error(monkeypatch: pytest.Mon
     monkeypatch.setattr(_auth, "KUBERNETES_IMPORT_ERROR", "ModuleNotFoundError: No module named 'kubernetes'")
     with pytest.raises(KubedebugError, match="kubernetes Python library is required"):
         create_api_client(resolve_auth({"host": "https://k8s.example", "api_key": "t"}, {}))
+
+
+# --------------------------------------------------------------------------- the kubernetes client's version
+
+
+@pytest.mark.parametrize(
+    ("version", "parsed"),
+    [
+        ("24.2.0", (24, 2, 0)),
+        ("37.0.2a1", (37, 0, 2)),  # a pre-release counts as its release
+        ("30", (30, 0, 0)),
+        ("31.1", (31, 1, 0)),
+        (" 29.0.0 ", (29, 0, 0)),
+        ("", ()),
+        ("unknown", ()),
+    ],
+)
+def test_version_tuple(version: str, parsed: tuple[int, ...]) -> None:
+    assert _auth._version_tuple(version) == parsed
+
+
+@pytest.mark.parametrize("version", ["24.2.0", "24.2.1", "25.0.0", "37.0.2a1", "100.0.0"])
+def test_kubernetes_problem_none_for_supported_versions(version: str) -> None:
+    assert _auth.kubernetes_problem(version) is None
+
+
+@pytest.mark.parametrize("version", ["24.1.9", "23.6.0", "12", "24.1"])
+def test_kubernetes_problem_too_old(version: str) -> None:
+    assert _auth.kubernetes_problem(version) == (
+        f"the kubernetes Python client {version} is too old: 24.2.0 or newer is required (pip install 'kubernetes>=24.2.0')"
+    )
+
+
+@pytest.mark.parametrize("version", ["", "unknown"])
+def test_kubernetes_problem_unknown_version(version: str) -> None:
+    expected_version = version or "(unknown version)"
+    assert _auth.kubernetes_problem(version) == (
+        f"the kubernetes Python client {expected_version} is too old: 24.2.0 or newer is required (pip install 'kubernetes>=24.2.0')"
+    )
+
+
+def test_kubernetes_problem_reads_the_installed_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _auth.kubernetes_problem() is None  # both controller venvs install a supported client
+    monkeypatch.setattr(_auth.kubernetes, "__version__", "23.6.0")
+    assert _auth.kubernetes_problem() == "the kubernetes Python client 23.6.0 is too old: 24.2.0 or newer is required (pip install 'kubernetes>=24.2.0')"
+    monkeypatch.delattr(_auth.kubernetes, "__version__")
+    assert _auth.kubernetes_problem() == (
+        "the kubernetes Python client (unknown version) is too old: 24.2.0 or newer is required (pip install 'kubernetes>=24.2.0')"
+    )
+
+
+def test_kubernetes_problem_without_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_auth, "HAS_KUBERNETES", False)
+    assert _auth.kubernetes_problem() == "the kubernetes Python client is required on the host that runs this (pip install 'kubernetes>=24.2.0')"
