@@ -145,7 +145,8 @@ options:
   allowed_images:
     description:
       - Regular expressions, one of which must match the whole of O(image). Empty (the default) allows any image.
-      - Set it with C(module_defaults) to keep on-call staff to vetted debug images.
+      - Set it with C(module_defaults) for this module (not for the group C(group/kubedebug.ephemeral.k8s), whose
+        other modules do not take it) to keep on-call staff to vetted debug images.
     type: list
     elements: str
     default: []
@@ -235,11 +236,13 @@ EXAMPLES = r"""
     security_context:
       runAsUser: 65534
 
-- name: Same connection settings for every task, as with kubernetes.core
+- name: Same connection settings for every task, as with kubernetes.core; vetted images for this module only
   module_defaults:
     group/kubedebug.ephemeral.k8s:
       kubeconfig: /etc/kubedebug/prod.kubeconfig
       context: prod
+    # Not in the group: the info modules have no allowed_images option and would refuse it.
+    kubedebug.ephemeral.ephemeral_container:
       allowed_images: ['registry\.example\.com/tools/.*']
   block:
     - name: Check what would be added, through the API server's dry run
