@@ -83,15 +83,11 @@ def test_selector_over_two_namespaces(cluster: Cluster, namespace_factory: Any, 
     args = base_args(cluster, [ns_b, ns_a], label_selector=["app=web"], container="sweep", profile="baseline")
 
     check = run_task(tmp_path, MODULE, args, check=True)
-    assert [(p["namespace"], p["pod"], p["action"]) for p in check["pods"]] == sorted(
-        [(ns, f"web-{i}", "would_add") for ns in (ns_a, ns_b) for i in range(2)]
-    )
+    assert [(p["namespace"], p["pod"], p["action"]) for p in check["pods"]] == sorted([(ns, f"web-{i}", "would_add") for ns in (ns_a, ns_b) for i in range(2)])
     assert all(ephemeral_names(cluster, ns, f"web-{i}") == [] for ns in (ns_a, ns_b) for i in range(2))
 
     real = run_task(tmp_path, MODULE, args)
-    assert real["summary"] == {"matched": 4, "added": 4, "unchanged": 0, "conflict": 0, "failed": 0, "would_add": 0}, (
-        real
-    )
+    assert real["summary"] == {"matched": 4, "added": 4, "unchanged": 0, "conflict": 0, "failed": 0, "would_add": 0}, real
     assert all(p["state"]["status"] == "running" for p in real["pods"])
     for ns in (ns_a, ns_b):
         assert ephemeral_names(cluster, ns, "web-0") == ["sweep"]
@@ -99,6 +95,53 @@ def test_selector_over_two_namespaces(cluster: Cluster, namespace_factory: Any, 
 
     rerun = run_task(tmp_path, MODULE, args)
     assert rerun["changed"] is False and rerun["summary"]["unchanged"] == 4
+
+
+def test_named_pods_in_two_namespaces_one_missing(cluster: Cluster, namespace_factory: Any, tmp_path: Path) -> None:
+    """The one selection model: pod is a list of namespace/pod; a missing pod is a failed record, the others are added."""
+    ns_a, ns_b = namespace_factory(), namespace_factory()
+    running_pod(cluster, ns_a, "web-0")
+    running_pod(cluster, ns_b, "db-0")
+    args = {
+        "kubeconfig": cluster.kubeconfig,
+        "name": [f"{ns_b}/db-0", f"{ns_a}/web-0", f"{ns_a}/gone"],  # kubernetes.core's alias of pod
+        "container": "debug",
+        "image": IMAGE,
+        "profile": "baseline",
+    }
+
+    check = run_task(tmp_path, MODULE, args, check=True)
+    assert check["failed"] is True
+    assert check["msg"] == f"1 of 3 pod(s) failed: pod {ns_a}/gone not found: check the pod name and namespace"
+    assert sorted((p["namespace"], p["pod"], p["action"]) for p in check["pods"]) == sorted(
+        [(ns_b, "db-0", "would_add"), (ns_a, "web-0", "would_add"), (ns_a, "gone", "failed")]
+    )
+    assert ephemeral_names(cluster, ns_a, "web-0") == [] and ephemeral_names(cluster, ns_b, "db-0") == []
+
+    real = run_task(tmp_path, MODULE, args)
+    assert real["failed"] is True and real["changed"] is True
+    assert real["summary"] == {"matched": 3, "added": 2, "unchanged": 0, "conflict": 0, "failed": 1, "would_add": 0}
+    assert ephemeral_names(cluster, ns_a, "web-0") == ["debug"] and ephemeral_names(cluster, ns_b, "db-0") == ["debug"]
+
+    # Bare names need the one namespace; with two, the module says so before any API call.
+    ambiguous = run_task(tmp_path, MODULE, {**args, "name": ["web-0"], "namespace": [ns_a, ns_b]})
+    assert ambiguous["failed"] is True
+    assert ambiguous["msg"] == (f"pod names without a namespace need exactly one namespace (got {ns_a}, {ns_b}): write namespace/pod for each pod")
+
+
+def test_selector_aliases_and_namespace_as_a_string(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    running_pod(cluster, namespace, "web-0", metadata={"labels": {"app": "web"}})
+    running_pod(cluster, namespace, "web-1", metadata={"labels": {"app": "web"}})
+    args = base_args(cluster, namespace, label_selectors=["app=web"], field_selectors=["metadata.name=web-1"], profile="baseline")
+    result = run_task(tmp_path, MODULE, args)
+    assert result.get("failed") is not True, result.get("msg")
+    assert [(p["pod"], p["action"]) for p in result["pods"]] == [("web-1", "added")]
+    assert ephemeral_names(cluster, namespace, "web-0") == []
+
+    # A namespace alone would select every pod in it: refused.
+    whole = run_task(tmp_path, MODULE, base_args(cluster, namespace))
+    assert whole["failed"] is True
+    assert whole["msg"] == "one of the following is required: pod, label_selector, field_selector"
 
 
 def test_selector_matching_nothing_warns(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
@@ -142,21 +185,14 @@ def test_differing_spec_warns_or_fails(cluster: Cluster, namespace: str, tmp_pat
     pod = only_pod(warned)
     assert warned.get("failed") is not True
     assert (warned["changed"], pod["action"]) == (False, "conflict")
-    assert pod["differences"] == [
-        "image: existing 'docker.io/library/busybox:1.36', requested 'docker.io/library/alpine:3.20'"
-    ]
+    assert pod["differences"] == ["image: existing 'docker.io/library/busybox:1.36', requested 'docker.io/library/alpine:3.20'"]
     assert len(warned["warnings"]) == 1
     assert f"pod {namespace}/web already has an ephemeral container 'debug' with another spec" in warned["warnings"][0]
-    assert (
-        "image: existing 'docker.io/library/busybox:1.36', requested 'docker.io/library/alpine:3.20'"
-        in warned["warnings"][0]
-    )
+    assert "image: existing 'docker.io/library/busybox:1.36', requested 'docker.io/library/alpine:3.20'" in warned["warnings"][0]
 
     failed = run_task(tmp_path, MODULE, {**other, "on_conflict": "fail"})
     assert failed["failed"] is True
-    assert failed["msg"].startswith(
-        f"1 of 1 pod(s) failed: pod {namespace}/web already has an ephemeral container 'debug'"
-    )
+    assert failed["msg"].startswith(f"1 of 1 pod(s) failed: pod {namespace}/web already has an ephemeral container 'debug'")
     assert only_pod(failed)["action"] == "conflict"
     assert cluster.core.read_namespaced_pod("web", namespace).spec.ephemeral_containers[0].image == IMAGE
 
@@ -180,9 +216,7 @@ def test_refusals_before_the_api(cluster: Cluster, namespace: str, tmp_path: Pat
             "metadata": {
                 "name": "static-web",
                 "annotations": {"kubernetes.io/config.mirror": "hash"},
-                "ownerReferences": [
-                    {"apiVersion": "v1", "kind": "Node", "name": node.name, "uid": node.uid, "controller": True}
-                ],
+                "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": node.name, "uid": node.uid, "controller": True}],
             },
             "spec": {"nodeName": node.name, "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}]},
         },
@@ -206,11 +240,7 @@ def test_refusals_before_the_api(cluster: Cluster, namespace: str, tmp_path: Pat
     client.BatchV1Api(cluster.api_client).create_namespaced_job(namespace, job)
     finished = wait_for(
         "the Job's pod to succeed",
-        lambda: [
-            p.metadata.name
-            for p in core.list_namespaced_pod(namespace, label_selector="job-name=done").items
-            if p.status.phase == "Succeeded"
-        ],
+        lambda: [p.metadata.name for p in core.list_namespaced_pod(namespace, label_selector="job-name=done").items if p.status.phase == "Succeeded"],
     )[0]
     try:
         cases = [
@@ -398,9 +428,7 @@ def test_annotate_and_module_defaults(cluster: Cluster, namespace: str, tmp_path
         tmp_path,
         MODULE,
         args,
-        play_extra={
-            "module_defaults": {"group/kubedebug.ephemeral.k8s": {"kubeconfig": cluster.kubeconfig, "wait": "none"}}
-        },
+        play_extra={"module_defaults": {"group/kubedebug.ephemeral.k8s": {"kubeconfig": cluster.kubeconfig, "wait": "none"}}},
     )
     assert only_pod(result)["action"] == "added", result
     annotations = cluster.core.read_namespaced_pod("web", namespace).metadata.annotations
