@@ -1,0 +1,214 @@
+"""A small Kubernetes API server on loopback, for the tests of the modules and the lookup.
+
+The front ends run for real: ``EphemeralClient`` over a real ``kubernetes.client.ApiClient``
+whose host is this server, so the tests see the exact HTTP requests (method, path, query,
+content type, body) whatever the installed client version generates them with. The server
+holds pods (recorded ones from fixtures/, see api_objects.py), events and logs, and answers
+the calls the collection makes:
+
+* ``GET /api/v1/namespaces/<ns>/pods`` and ``GET /api/v1/pods`` (``fieldSelector=metadata.name=<pod>``
+  filters; a label selector is recorded, not evaluated: tests put only matching pods in);
+* ``GET .../pods/<pod>``, ``GET .../pods/<pod>/log``, ``GET .../events``;
+* ``PATCH .../pods/<pod>/ephemeralcontainers`` (strategic merge of one ephemeral container;
+  ``dryRun=All`` answers without storing, like the API server) and ``PATCH .../pods/<pod>``
+  (annotations);
+* ``POST /apis/authentication.k8s.io/v1/selfsubjectreviews``.
+
+``refuse`` makes a request fail with a Status: keyed by ``(method, path)``. After a PATCH
+that stores a container, the simulated kubelet reports it in ``kubelet_state`` (running by
+default), as KWOK does, so a wait finds it on its first LIST.
+
+Imported as ``ansible_collections.kubedebug.ephemeral.tests.unit.fake_apiserver`` (see api_objects.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import http.server
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from kubernetes import client as k8s_client
+
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
+from ansible_collections.kubedebug.ephemeral.tests.unit.local_http import serving, without_proxies
+
+RUNNING = {"running": {"startedAt": "2026-11-25T09:30:00Z"}}
+
+_POD = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)(?P<sub>/ephemeralcontainers|/log)?$")
+_PODS = re.compile(r"^/api/v1/(?:namespaces/(?P<ns>[^/]+)/)?pods$")
+_EVENTS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/events$")
+_REVIEWS = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+
+
+def status_body(code: int, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Status answer, as the API server writes it."""
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": HTTPStatus(code).phrase.replace(" ", ""),
+        "details": details or {},
+        "code": code,
+    }
+
+
+class FakeCluster:
+    """What the fake API server stores, and every request it got."""
+
+    def __init__(self) -> None:
+        self.pods: dict[tuple[str, str], dict[str, Any]] = {}
+        self.events: dict[str, list[dict[str, Any]]] = {}
+        self.logs: dict[tuple[str, str, str, bool], bytes] = {}
+        self.refuse: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+        self.username: str | None = "jane"
+        self.kubelet_state: dict[str, Any] = RUNNING
+        self.requests: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def add(self, *pods: dict[str, Any]) -> None:
+        for pod in pods:
+            meta = pod["metadata"]
+            self.pods[(meta["namespace"], meta["name"])] = copy.deepcopy(pod)
+
+    def pod(self, namespace: str, name: str) -> dict[str, Any]:
+        return copy.deepcopy(self.pods[(namespace, name)])
+
+    def calls(self, method: str | None = None) -> list[tuple[str, str, dict[str, list[str]]]]:
+        """``(method, path, query)`` of each request (of one method), in the order received."""
+        return [(r["method"], r["path"], r["query"]) for r in self.requests if method is None or r["method"] == method]
+
+    # -- answers -------------------------------------------------------------
+
+    def answer(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        if (method, path) in self.refuse:
+            return self.refuse[(method, path)]
+        if method == "POST" and path == _REVIEWS:
+            return 201, {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1", "status": {"userInfo": {"username": self.username}}}
+        if method == "GET" and (m := _PODS.match(path)):
+            return 200, self._list(m.group("ns"), query)
+        if method == "GET" and (m := _EVENTS.match(path)):
+            items = copy.deepcopy(self.events.get(m.group("ns"), []))
+            return 200, {"kind": "EventList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"}, "items": items}
+        m = _POD.match(path)
+        if m is None:
+            return 404, status_body(404, "the server could not find the requested resource")
+        namespace, name, sub = m.group("ns"), m.group("name"), m.group("sub")
+        if (namespace, name) not in self.pods:
+            return 404, status_body(404, f'pods "{name}" not found', {"name": name, "kind": "pods"})
+        if method == "GET" and sub is None:
+            return 200, self.pod(namespace, name)
+        if method == "GET" and sub == "/log":
+            container = query["container"][0]
+            previous = query.get("previous") == ["true"]
+            data = self.logs.get((namespace, name, container, previous))
+            if data is None:
+                return 400, status_body(400, f'previous terminated container "{container}" in pod "{name}" not found')
+            if "limitBytes" in query:
+                data = data[: int(query["limitBytes"][0])]
+            return 200, data
+        if method == "PATCH" and sub == "/ephemeralcontainers":
+            return 200, self._add_ephemeral(namespace, name, body, dry_run=query.get("dryRun") == ["All"])
+        if method == "PATCH" and sub is None:
+            pod = self.pods[(namespace, name)] if query.get("dryRun") != ["All"] else self.pod(namespace, name)
+            pod["metadata"].setdefault("annotations", {}).update(body["metadata"]["annotations"])
+            return 200, copy.deepcopy(pod)
+        return 405, status_body(405, f"{method} is not supported here")
+
+    def _list(self, namespace: str | None, query: dict[str, list[str]]) -> dict[str, Any]:
+        field = (query.get("fieldSelector") or [""])[0]
+        items = []
+        for (ns, name), pod in sorted(self.pods.items()):
+            if namespace is not None and ns != namespace:
+                continue
+            if field.startswith("metadata.name=") and name != field.split("=", 1)[1]:
+                continue
+            item = copy.deepcopy(pod)
+            item.pop("kind", None)
+            item.pop("apiVersion", None)
+            items.append(item)
+        return {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "42"}, "items": items}
+
+    def _add_ephemeral(self, namespace: str, name: str, body: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
+        pod = self.pod(namespace, name)
+        spec = pod["spec"]
+        for container in body["spec"]["ephemeralContainers"]:
+            stored = dict(container)
+            stored.setdefault("terminationMessagePath", "/dev/termination-log")
+            stored.setdefault("resources", {})
+            spec.setdefault("ephemeralContainers", []).append(stored)
+        answer = copy.deepcopy(pod)  # as the server answers: no status for the new container yet
+        if not dry_run:
+            for container in body["spec"]["ephemeralContainers"]:
+                pod.setdefault("status", {}).setdefault("ephemeralContainerStatuses", []).append(
+                    {"name": container["name"], "image": container["image"], "ready": False, "restartCount": 0, "state": copy.deepcopy(self.kubelet_state)}
+                )
+            self.pods[(namespace, name)] = pod
+        return answer
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _Server
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        body = json.loads(raw) if raw else None
+        cluster = self.server.cluster
+        with cluster.lock:
+            cluster.requests.append({"method": self.command, "path": url.path, "query": query, "content_type": self.headers.get("Content-Type"), "body": body})
+            status, payload = cluster.answer(self.command, url.path, query, body)
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain" if isinstance(payload, bytes) else "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_PATCH = do_POST = _handle
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+        pass
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, cluster: FakeCluster) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.cluster = cluster
+
+
+class FakeApiServer:
+    """The running server: ``cluster`` to set up and inspect, ``client()`` for the front ends."""
+
+    def __init__(self, server: _Server) -> None:
+        self.server = server
+        self.cluster = server.cluster
+
+    def api_client(self) -> k8s_client.ApiClient:
+        configuration = k8s_client.Configuration()
+        configuration.host = f"http://127.0.0.1:{self.server.server_address[1]}"
+        return k8s_client.ApiClient(configuration)
+
+    def client(self) -> EphemeralClient:
+        """An EphemeralClient that never sleeps between retries and does not retry (every answer is final)."""
+        return EphemeralClient(self.api_client(), retries=0, sleep=lambda seconds: None)
+
+
+@contextmanager
+def fake_apiserver(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApiServer]:
+    without_proxies(monkeypatch)
+    with serving(_Server(FakeCluster())) as server:
+        yield FakeApiServer(server)
