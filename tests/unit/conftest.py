@@ -1,7 +1,8 @@
 """Shared pytest configuration for the collection's unit tests (run by hack/unit.sh).
 
-hack/unit.sh puts a tree on PYTHONPATH in which this repository is importable as
-``ansible_collections.kubedebug.ephemeral``; unit tests import plugin code from there.
+hack/unit.sh puts a tree on PYTHONPATH (and ANSIBLE_COLLECTIONS_PATH) in which this repository
+is importable as ``ansible_collections.kubedebug.ephemeral``; unit tests import plugin code from
+there, through Ansible's collection loader as ansible-test does.
 
 Recorded API objects live in ``fixtures/`` (see fixtures/README.md for how they were
 captured) and are loaded by ``api_objects.py``, which test modules import directly (a
@@ -15,8 +16,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from ansible.plugins.loader import init_plugin_loader
+from ansible.utils.collection_loader import AnsibleCollectionConfig
 
-from ansible_collections.kubedebug.ephemeral.tests.unit.api_objects import load_pod, load_status
+# Ansible's collection loader must own ansible_collections.* before the first import of the
+# collection, or the lookup loader cannot read its meta/runtime.yml (tests/unit/plugins/lookup
+# loads the lookup as a play would). ansible-test units installs its own first.
+if AnsibleCollectionConfig.collection_finder is None:
+    init_plugin_loader()
+
+from ansible_collections.kubedebug.ephemeral.tests.unit.api_objects import load_pod, load_status  # noqa: E402
 
 
 @pytest.fixture

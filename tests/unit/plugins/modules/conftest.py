@@ -6,7 +6,9 @@ through ``_module.module_client``, patched to an ``EphemeralClient`` over the fa
 ``exit_json``/``fail_json`` run for real: the result is the JSON the module prints, read from
 stdout after its ``SystemExit``. Ansible keeps a module's warnings in a process-wide list;
 each run starts with an empty one, so no test sees another's warnings, and ``warnings`` is
-returned as the list of their texts.
+returned as the list of their texts. Once anything of the controller is imported (the lookup's
+tests, the collection loader in tests/unit/conftest.py), ansible-core sends ``module.warn`` to
+the controller's display instead; a module run is put back in a module's context.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from ansible.module_utils import _internal as ansible_internal
 from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 
@@ -46,6 +49,7 @@ def run_module(apiserver: FakeApiServer, monkeypatch: pytest.MonkeyPatch, capsys
         capsys.readouterr()  # anything printed before belongs to no module run
         module_args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
         with monkeypatch.context() as scope:
+            scope.setattr(ansible_internal, "is_controller", False)
             scope.setattr(ansible_warnings, "_global_warnings", {})
             scope.setattr(ansible_warnings, "_global_deprecations", {})
             with patch_module_args(module_args), pytest.raises(SystemExit) as exited:
