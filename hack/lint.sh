@@ -4,20 +4,14 @@
 # Runs every linter even if an earlier one fails; exits non-zero if any failed.
 set -euo pipefail
 
-ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=hack/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+KD_LOG_PREFIX="lint.sh:"
 cd "$ROOT"
 
-venv=$(bash "$ROOT/hack/venv.sh" latest | tail -n1)
-bin="$venv/bin"
-
-# Keep ansible-lint's and ansible's caches inside the git-ignored .cache/.
-export ANSIBLE_HOME="$ROOT/.cache/ansible-home"
-# Roles and playbooks use the collection by its FQCN: make this checkout resolvable as it.
-ANSIBLE_COLLECTIONS_PATH=$(bash "$ROOT/hack/collections.sh")
-export ANSIBLE_COLLECTIONS_PATH
-export XDG_CACHE_HOME="$ROOT/.cache/xdg"
-export RUFF_CACHE_DIR="$ROOT/.cache/ruff"
-export PATH="$bin:$PATH"
+# Roles and playbooks use the collection by its FQCN.
+kd_profile_env latest
+bin="$KD_VENV/bin"
 
 failed=()
 run() {
@@ -37,7 +31,7 @@ run yamllint "$bin/yamllint" --strict .
 run ansible-lint "$bin/ansible-lint" --strict
 
 if ((${#failed[@]})); then
-    echo "lint.sh: failed: ${failed[*]}" >&2
+    kd_log "failed: ${failed[*]}"
     exit 1
 fi
-echo "lint.sh: all linters passed" >&2
+kd_log "all linters passed"
