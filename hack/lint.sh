@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Static checks with the "latest" controller venv:
-#   ruff check (pyproject.toml [tool.ruff]), yamllint (.yamllint), ansible-lint (.ansible-lint).
+#   ruff check (pyproject.toml [tool.ruff]), yamllint (.yamllint), ansible-lint (.ansible-lint),
+#   mypy --strict on plugins/ (pyproject.toml [tool.mypy]).
 # Runs every linter even if an earlier one fails; exits non-zero if any failed.
 set -euo pipefail
 
@@ -9,7 +10,7 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 KD_LOG_PREFIX="lint.sh:"
 cd "$ROOT"
 
-# Roles and playbooks use the collection by its FQCN.
+# Roles and playbooks use the collection by its FQCN, mypy imports it by its package name.
 kd_profile_env latest
 bin="$KD_VENV/bin"
 
@@ -26,9 +27,16 @@ run() {
     fi
 }
 
+# mypy finds plugins/ through the .cache/collections link (hack/collections.sh) and names
+# the files by that path: print them as paths in the checkout.
+mypy_plugins() {
+    "$bin/mypy" | sed 's#^\.cache/collections/ansible_collections/kubedebug/ephemeral/##'
+}
+
 run "ruff check" "$bin/ruff" check .
 run yamllint "$bin/yamllint" --strict .
 run ansible-lint "$bin/ansible-lint" --strict
+run mypy mypy_plugins
 
 if ((${#failed[@]})); then
     kd_log "failed: ${failed[*]}"
