@@ -7,18 +7,18 @@
 #   bench/run.sh [fleet_add|fleet_recipe] [ARGS...]
 # With no name every benchmark runs, one after the other; ARGS (say --sizes 10,50) go to each.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=hack/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../hack/lib.sh"
 benches=(fleet_add fleet_recipe)
 if [[ ${1:-} == fleet_add || ${1:-} == fleet_recipe ]]; then
     benches=("$1")
     shift
 fi
-venv=$(bash "$ROOT/hack/venv.sh" latest | tail -n 1)
-"$venv/bin/python" -c 'import matplotlib' 2>/dev/null || "$venv/bin/python" -m pip install -q -r "$ROOT/bench/requirements.txt"
-collections=$(bash "$ROOT/hack/collections.sh")
+# The cluster first: hack/cluster.sh runs with this shell's PATH, not the venv's.
 kubeconfig=$(bash "$ROOT/hack/cluster.sh" up | tail -n 1 | cut -d= -f2-)
-export PATH="$venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$collections" ANSIBLE_HOME="$ROOT/.cache/ansible-home"
+kd_profile_env latest
+"$KD_VENV/bin/python" -c 'import matplotlib' 2>/dev/null || "$KD_VENV/bin/python" -m pip install -q -r "$ROOT/bench/requirements.txt"
 for bench in "${benches[@]}"; do
     echo "== $bench" >&2
-    "$venv/bin/python" "$ROOT/bench/$bench.py" --kubeconfig "$kubeconfig" --kubectl "$ROOT/.cache/bin/kubectl" "$@"
+    "$KD_VENV/bin/python" "$ROOT/bench/$bench.py" --kubeconfig "$kubeconfig" --kubectl "$KD_BIN/kubectl" "$@"
 done

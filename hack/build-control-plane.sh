@@ -5,9 +5,9 @@
 # so a warm run costs a few `--version` calls.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-: "${KD_CACHE:=$ROOT/.cache}"
-: "${KD_BIN:=$KD_CACHE/bin}"
+# shellcheck source=hack/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+KD_LOG_PREFIX="[build-control-plane]"
 : "${K8S_VERSION:=1.36.3}"
 : "${ETCD_VERSION:=3.6.16}"
 : "${KWOK_VERSION:=0.8.0}"
@@ -27,11 +27,9 @@ stamp() { echo "$KD_BIN/.$1.version"; }
 is_current() { [ -x "$KD_BIN/$1" ] && [ "$(cat "$(stamp "$1")" 2>/dev/null)" = "$2" ]; }
 mark() { echo "$2" > "$(stamp "$1")"; }
 
-log() { printf '[build-control-plane] %s\n' "$*" >&2; }
-
 # --- kwok and kwokctl: a plain `go install` works (no replace directives at v0.8.0).
 if ! is_current kwok "$KWOK_VERSION" || ! is_current kwokctl "$KWOK_VERSION"; then
-  log "building kwok/kwokctl v$KWOK_VERSION"
+  kd_log "building kwok/kwokctl v$KWOK_VERSION"
   GOBIN=$KD_BIN go install "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@v$KWOK_VERSION"
   mark kwok "$KWOK_VERSION"; mark kwokctl "$KWOK_VERSION"
 fi
@@ -39,7 +37,7 @@ fi
 # --- etcd: server/go.mod has replace lines, so `go install` refuses it; build it
 # from a throwaway wrapper module of its own so MVS does not bump k8s deps.
 if ! is_current etcd "$ETCD_VERSION"; then
-  log "building etcd v$ETCD_VERSION"
+  kd_log "building etcd v$ETCD_VERSION"
   d=$KD_CACHE/build/etcd-$ETCD_VERSION
   rm -rf "$d"; mkdir -p "$d"
   ( cd "$d"
@@ -58,7 +56,7 @@ K8S_CMDS="kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet"
 all_current=true
 for c in $K8S_CMDS; do is_current "$c" "$K8S_VERSION" || all_current=false; done
 if ! $all_current; then
-  log "building $K8S_CMDS v$K8S_VERSION (cold: ~15-30 min on 2 cores)"
+  kd_log "building $K8S_CMDS v$K8S_VERSION (cold: ~15-30 min on 2 cores)"
   minor=$(echo "$K8S_VERSION" | cut -d. -f2); patch=$(echo "$K8S_VERSION" | cut -d. -f3)
   d=$KD_CACHE/build/k8s-$K8S_VERSION
   rm -rf "$d"; mkdir -p "$d"
@@ -79,4 +77,4 @@ if ! $all_current; then
   for c in $K8S_CMDS; do mark "$c" "$K8S_VERSION"; done
 fi
 
-log "binaries ready in $KD_BIN"
+kd_log "binaries ready in $KD_BIN"

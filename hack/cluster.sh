@@ -9,9 +9,9 @@
 #   hack/cluster.sh status  exit 0 when the cluster answers /readyz
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-: "${KD_CACHE:=$ROOT/.cache}"
-: "${KD_BIN:=$KD_CACHE/bin}"
+# shellcheck source=hack/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+KD_LOG_PREFIX="[cluster]"
 : "${KD_CLUSTER:=kubedebug}"
 : "${KD_NODES:=2}"
 : "${KWOK_VERSION:=0.8.0}"
@@ -20,14 +20,13 @@ export PATH=$KD_BIN:$PATH GOTOOLCHAIN=local
 WD=$KWOK_WORKDIR/clusters/$KD_CLUSTER
 KUBECONFIG_PATH=$WD/kubeconfig.yaml
 
-log() { printf '[cluster] %s\n' "$*" >&2; }
 # kwokctl logs JSON lines at INFO: keep them in a file, show them only on failure.
 KWOKCTL_LOG=$KWOK_WORKDIR/kwokctl.log
 quiet() {
   mkdir -p "$KWOK_WORKDIR"
   if ! "$@" >>"$KWOKCTL_LOG" 2>&1; then
     tail -n 40 "$KWOKCTL_LOG" >&2
-    log "failed: $* (full log: $KWOKCTL_LOG)"
+    kd_log "failed: $* (full log: $KWOKCTL_LOG)"
     return 1
   fi
 }
@@ -121,14 +120,14 @@ YAML
 
 up() {
   if ready; then
-    log "reusing the running cluster '$KD_CLUSTER'"
+    kd_log "reusing the running cluster '$KD_CLUSTER'"
     real_node
     echo "KUBECONFIG=$KUBECONFIG_PATH"
     return 0
   fi
   bash "$ROOT/hack/build-control-plane.sh"
   if [ -d "$WD" ]; then
-    log "removing a stale cluster state"
+    kd_log "removing a stale cluster state"
     down >/dev/null
   fi
   local fast conf
@@ -137,7 +136,7 @@ up() {
     go mod download "sigs.k8s.io/kwok@v$KWOK_VERSION"
   fi
   conf=$(render_config)
-  log "creating cluster '$KD_CLUSTER'"
+  kd_log "creating cluster '$KD_CLUSTER'"
   # Any Stage given with -c replaces kwok's default stages, so the default
   # node/pod lifecycle ("fast") is passed explicitly beside ours.
   quiet kwokctl create cluster --name "$KD_CLUSTER" \
@@ -153,7 +152,7 @@ up() {
   done
   kc get serviceaccount default -n default >/dev/null
   real_node
-  log "cluster '$KD_CLUSTER' is up"
+  kd_log "cluster '$KD_CLUSTER' is up"
   echo "KUBECONFIG=$KUBECONFIG_PATH"
 }
 
@@ -164,7 +163,7 @@ real_node() {
   if why=$(bash "$ROOT/hack/node.sh" check); then
     bash "$ROOT/hack/node.sh" up
   else
-    log "no real node: $why"
+    kd_log "no real node: $why"
   fi
 }
 
@@ -185,7 +184,7 @@ down() {
     fi
   done
   rm -rf "$WD" "$KWOK_WORKDIR/extra/$KD_CLUSTER"
-  log "cluster '$KD_CLUSTER' is down"
+  kd_log "cluster '$KD_CLUSTER' is down"
 }
 
 case "${1:-}" in

@@ -2,7 +2,8 @@
 # Makes the checkout importable as ansible_collections.kubedebug.ephemeral
 # (a symlink under .cache/collections) and prints the collections path.
 set -euo pipefail
-ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=hack/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 collections="$ROOT/.cache/collections"
 link="$collections/ansible_collections/kubedebug/ephemeral"
 mkdir -p -- "$(dirname -- "$link")"

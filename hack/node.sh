@@ -16,9 +16,9 @@
 #   hack/node.sh leftovers  list processes, mounts, namespaces and links of ours still present
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-: "${KD_CACHE:=$ROOT/.cache}"
-: "${KD_BIN:=$KD_CACHE/bin}"
+# shellcheck source=hack/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+KD_LOG_PREFIX="[node]"
 : "${KD_CLUSTER:=kubedebug}"
 : "${KD_REAL_NODE_NAME:=kd-real-node}"
 # A /24 that no route of this machine uses; the bridge takes .1, pods the rest.
@@ -37,7 +37,6 @@ CGROUPS_MADE=$KD_CACHE/node/.$KD_CLUSTER.cgroups
 CGROUP_BASE=$KD_CACHE/node/.$KD_CLUSTER.cgroup-base
 HOSTS_MARK="# kubedebug.ephemeral real node $KD_CLUSTER"
 
-log() { printf '[node] %s\n' "$*" >&2; }
 kc() { "$KD_BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 ctr_() { "$KD_BIN/ctr" --address "$SOCK" --namespace k8s.io "$@"; }
 
@@ -90,7 +89,7 @@ wait_until() { # seconds, description, command...
   local secs=$1 what=$2; shift 2
   local end=$(( $(date +%s) + secs ))
   until "$@" >/dev/null 2>&1; do
-    if [ "$(date +%s)" -ge "$end" ]; then log "timed out after ${secs}s waiting for $what"; return 1; fi
+    if [ "$(date +%s)" -ge "$end" ]; then kd_log "timed out after ${secs}s waiting for $what"; return 1; fi
     sleep 0.5
   done
 }
@@ -285,12 +284,12 @@ start_dns() {
 import_images() {
   local out=$KD_CACHE/images line ref tar
   python3 "$ROOT/hack/images/build_images.py" --out "$out" > "$NODE/images.txt" 2>>"$NODE/logs/import.log" \
-    || { tail -n 20 "$NODE/logs/import.log" >&2; log "building the images failed"; return 1; }
+    || { tail -n 20 "$NODE/logs/import.log" >&2; kd_log "building the images failed"; return 1; }
   while read -r ref tar; do
     [ -n "$ref" ] || continue
     if ! ctr_ images ls -q 2>/dev/null | grep -qxF "$ref"; then
       ctr_ images import --platform linux/amd64 "$tar" >>"$NODE/logs/import.log" 2>&1 \
-        || { tail -n 20 "$NODE/logs/import.log" >&2; log "importing $ref failed"; return 1; }
+        || { tail -n 20 "$NODE/logs/import.log" >&2; kd_log "importing $ref failed"; return 1; }
     fi
   done < "$NODE/images.txt"
 }
@@ -301,17 +300,17 @@ node_ready() {
 
 # Ready, or stop waiting at once when the kubelet died (its log says why).
 kubelet_ready() {
-  pid_alive "$NODE/pids/kubelet.pid" || { log "the kubelet exited"; return 0; }
+  pid_alive "$NODE/pids/kubelet.pid" || { kd_log "the kubelet exited"; return 0; }
   node_ready
 }
 
 up() {
   local reason
   reason=$(why_not)
-  if [ -n "$reason" ]; then log "no real node on this host: $reason"; return 3; fi
-  [ -f "$KUBECONFIG_PATH" ] || { log "the cluster is not up (run hack/cluster.sh up)"; return 1; }
+  if [ -n "$reason" ]; then kd_log "no real node on this host: $reason"; return 3; fi
+  [ -f "$KUBECONFIG_PATH" ] || { kd_log "the cluster is not up (run hack/cluster.sh up)"; return 1; }
   if pid_alive "$NODE/pids/kubelet.pid" && pid_alive "$NODE/pids/containerd.pid" && node_ready; then
-    log "reusing the real node '$KD_REAL_NODE_NAME'"
+    kd_log "reusing the real node '$KD_REAL_NODE_NAME'"
     return 0
   fi
   [ -d "$NODE" ] && down >/dev/null 2>&1
@@ -327,12 +326,12 @@ up() {
   hosts_entry add
   bridge_up
   start_dns
-  log "starting containerd"
+  kd_log "starting containerd"
   start_bg containerd containerd --config "$NODE/containerd.toml"
   wait_until 60 "containerd" ctr_ version
-  log "importing images"
+  kd_log "importing images"
   import_images
-  log "starting the kubelet ($KD_REAL_NODE_NAME)"
+  kd_log "starting the kubelet ($KD_REAL_NODE_NAME)"
   start_bg kubelet kubelet --config "$NODE/kubelet.yaml" --kubeconfig "$NODE/kubelet.kubeconfig" \
     --hostname-override "$KD_REAL_NODE_NAME" --node-ip "$GATEWAY" --node-labels kubedebug.io/node=real \
     --root-dir "$NODE/kubelet" --cert-dir "$NODE/pki/serving" --v 1
@@ -342,10 +341,10 @@ up() {
   fi
   if ! node_ready; then
     grep -E '^E[0-9]{4} ' "$NODE/logs/kubelet.log" | tail -n 5 >&2
-    log "the kubelet exited before node $KD_REAL_NODE_NAME became Ready (log: $NODE/logs/kubelet.log)"
+    kd_log "the kubelet exited before node $KD_REAL_NODE_NAME became Ready (log: $NODE/logs/kubelet.log)"
     return 1
   fi
-  log "real node '$KD_REAL_NODE_NAME' is Ready (pods on $KD_POD_SUBNET, DNS $GATEWAY)"
+  kd_log "real node '$KD_REAL_NODE_NAME' is Ready (pods on $KD_POD_SUBNET, DNS $GATEWAY)"
 }
 
 stop_pid() { # pidfile: TERM, then KILL after a grace period
@@ -403,8 +402,8 @@ down() {
   rm -rf "$NODE"
   local left
   left=$(leftovers "$cg")
-  if [ -n "$left" ]; then log "left behind after down:"; echo "$left" >&2; return 1; fi
-  log "real node '$KD_REAL_NODE_NAME' is down"
+  if [ -n "$left" ]; then kd_log "left behind after down:"; echo "$left" >&2; return 1; fi
+  kd_log "real node '$KD_REAL_NODE_NAME' is down"
 }
 
 # Exit 0 when the node works; otherwise one line per broken piece.

@@ -10,7 +10,8 @@
 # .cache/sanity/ansible_collections/kubedebug/ephemeral and tested there.
 set -euo pipefail
 
-ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=hack/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     echo "usage: $0 stable|latest [ansible-test sanity args...]" >&2
@@ -24,10 +25,12 @@ case "$profile" in
     *) usage ;;
 esac
 
-log() { echo "sanity.sh[$profile]: $*" >&2; }
+KD_LOG_PREFIX="sanity.sh[$profile]:"
 
-venv=$(bash "$ROOT/hack/venv.sh" "$profile" | tail -n1)
-python="$venv/bin/python"
+# The venv only: ansible-test finds the collection in the copy below, and must not be
+# pointed at the checkout (kd_profile_env's PYTHONPATH, ANSIBLE_COLLECTIONS_PATH).
+kd_venv "$profile"
+python="$KD_VENV/bin/python"
 pyver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
 # --- 1. Copy the collection to a path ansible-test accepts. ------------------
@@ -70,7 +73,7 @@ EOF
 get_pip="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
 marker="# kubedebug.ephemeral hack/sanity.sh get-pip stand-in"
 if [[ -f "$get_pip" ]] && ! grep -qF -- "$marker" "$get_pip"; then
-    log "keeping existing $get_pip (not ours)"
+    kd_log "keeping existing $get_pip (not ours)"
 else
     mkdir -p -- "$(dirname -- "$get_pip")"
     cat >"$get_pip.tmp" <<EOF
@@ -92,6 +95,6 @@ EOF
 fi
 
 # --- 3. Run. -----------------------------------------------------------------
-log "$("$venv/bin/ansible-test" --version) sanity --venv --python $pyver in $dest"
+kd_log "$("$KD_VENV/bin/ansible-test" --version) sanity --venv --python $pyver in $dest"
 cd "$dest"
-exec env PATH="$venv/bin:$PATH" "$venv/bin/ansible-test" sanity --venv --python "$pyver" "$@"
+exec "$KD_VENV/bin/ansible-test" sanity --venv --python "$pyver" "$@"

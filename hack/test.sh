@@ -4,7 +4,8 @@
 #   controllers in $INTEGRATION_CONTROLLERS against the embedded local cluster.
 # The cluster is started once and, if this run started it, stopped at the end.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=hack/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 : "${CONTROLLERS:=stable latest}"
 : "${INTEGRATION_CONTROLLERS:=stable latest}"

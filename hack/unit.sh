@@ -5,11 +5,12 @@
 #
 # The repo is made importable as ansible_collections.kubedebug.ephemeral via a
 # symlink in .cache/collections (hack/collections.sh), which goes on PYTHONPATH and
-# ANSIBLE_COLLECTIONS_PATH. pytest's exit status is passed through unchanged
-# (5 = no tests collected is a failure for callers).
+# ANSIBLE_COLLECTIONS_PATH (kd_profile_env, hack/lib.sh). pytest's exit status is
+# passed through unchanged (5 = no tests collected is a failure for callers).
 set -euo pipefail
 
-ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=hack/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     echo "usage: $0 stable|latest [pytest args...]" >&2
@@ -23,18 +24,11 @@ case "$profile" in
     *) usage ;;
 esac
 
-venv=$(bash "$ROOT/hack/venv.sh" "$profile" | tail -n1)
-
-collections=$(bash "$ROOT/hack/collections.sh")
-
+kd_profile_env "$profile"
 cd "$ROOT"
-export PYTHONPATH="$collections${PYTHONPATH:+:$PYTHONPATH}"
-export ANSIBLE_COLLECTIONS_PATH="$collections"
-export ANSIBLE_HOME="$ROOT/.cache/ansible-home"
-export PYTHONDONTWRITEBYTECODE=1
 # The whole suite unless the arguments name test files or directories of their own.
 paths=(tests/unit)
 for arg in "$@"; do
     [[ $arg != -* && -e $arg ]] && paths=() && break
 done
-exec "$venv/bin/python" -m pytest -p no:cacheprovider "$@" "${paths[@]}"
+exec "$KD_VENV/bin/python" -m pytest -p no:cacheprovider "$@" "${paths[@]}"

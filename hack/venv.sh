@@ -10,7 +10,8 @@
 # on stdout is the venv path, so callers can do: venv=$(hack/venv.sh stable | tail -n1)
 set -euo pipefail
 
-ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=hack/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     echo "usage: $0 stable|latest" >&2
@@ -25,7 +26,7 @@ case "$profile" in
     *) usage ;;
 esac
 
-log() { echo "venv.sh[$profile]: $*" >&2; }
+KD_LOG_PREFIX="venv.sh[$profile]:"
 
 # Is "$1" a Python interpreter of version $pyver?
 is_pyver() {
@@ -60,9 +61,9 @@ find_python() {
 }
 
 req="$ROOT/tests/requirements-$profile.txt"
-[[ -f "$req" ]] || { log "missing $req"; exit 1; }
+[[ -f "$req" ]] || { kd_log "missing $req"; exit 1; }
 
-python=$(find_python) || { log "no Python $pyver found (pyenv or python$pyver on PATH)"; exit 1; }
+python=$(find_python) || { kd_log "no Python $pyver found (pyenv or python$pyver on PATH)"; exit 1; }
 python=$("$python" -c 'import os, sys; print(os.path.realpath(sys.executable))')
 
 venv="$ROOT/.cache/venv/$profile"
@@ -73,22 +74,22 @@ want=$( { sha256sum <"$req"; echo "$python"; "$python" -VV; } | sha256sum | cut 
 if [[ -d "$venv" ]]; then
     if ! is_pyver "$venv/bin/python" \
         || [[ "$(cat "$venv/.base-python" 2>/dev/null)" != "$python" ]]; then
-        log "venv interpreter changed or broken, recreating $venv"
+        kd_log "venv interpreter changed or broken, recreating $venv"
         rm -rf -- "$venv"
     fi
 fi
 
 if [[ ! -d "$venv" ]]; then
-    log "creating $venv with $python"
+    kd_log "creating $venv with $python"
     mkdir -p "$(dirname -- "$venv")"
     "$python" -m venv "$venv"
     echo "$python" >"$venv/.base-python"
 fi
 
 if [[ "$(cat "$stamp" 2>/dev/null)" == "$want" ]]; then
-    log "up to date ($req)"
+    kd_log "up to date ($req)"
 else
-    log "installing $req"
+    kd_log "installing $req"
     rm -f -- "$stamp"
     # pip's own progress is sent to stderr so stdout ends with the venv path.
     "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req" >&2
