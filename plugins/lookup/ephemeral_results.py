@@ -152,6 +152,6 @@ class LookupModule(KubedebugLookupBase):
     NAME = "ephemeral_results"
 
     def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[dict[str, Any]]:
-        self.set_options(var_options=variables, direct=kwargs)
+        self.load_options(variables, kwargs)
         result = self.run_manager(lambda: ResultsRequest.from_options([str(t) for t in terms], self.get_option), ResultsManager)
         return list(result["pods"])

@@ -26,7 +26,7 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import
 try:
     from kubernetes import client as k8s_client
     from kubernetes import watch as k8s_watch
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError as Urllib3HTTPError
 except ImportError:  # reported once by the front ends through _auth.HAS_KUBERNETES
     k8s_client = k8s_watch = None  # type: ignore[assignment,unused-ignore]
@@ -261,7 +261,9 @@ class EphemeralClient:
 
         def call() -> bytes | None:
             try:
-                data: bytes = self.core.read_namespaced_pod_log(pod, namespace, _preload_content=False, **kwargs).data
+                # _preload_content=False: the raw response, whatever the client's annotation says.
+                response: Any = self.core.read_namespaced_pod_log(pod, namespace, _preload_content=False, **kwargs)
+                data: bytes = response.data
                 return data
             except ApiException as exc:
                 if exc.status == 400 and no_instance in _message(exc)[0]:

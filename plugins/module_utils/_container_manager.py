@@ -143,6 +143,12 @@ def diff_for(results: list[dict[str, Any]], plans: Mapping[tuple[str, str], Plan
     return diffs
 
 
+def _with_pod(record: Mapping[str, Any]) -> str:
+    """A record's message as one line of a many-pod failure: it must say which pod it is about."""
+    where = f"pod {record['namespace']}/{record['pod']}"
+    return str(record["msg"]) if record["msg"].startswith(where) else f"{where}: {record['msg']}"
+
+
 def _state_detail(state: Mapping[str, Any]) -> str:
     if state["message"]:
         return f"{state['status']} ({state['reason']}: {state['message']})"
@@ -192,7 +198,7 @@ class EphemeralContainerManager:
         warnings = [] if results else ["the selection matched no pods: nothing to do"]
         if req.on_conflict == "warn":
             warnings += [r["msg"] for r in results if r["action"] == "conflict"]
-        failed = [r["msg"] for r in results if r["action"] == "failed" or (r["action"] == "conflict" and req.on_conflict == "fail")]
+        failed = [_with_pod(r) for r in results if r["action"] == "failed" or (r["action"] == "conflict" and req.on_conflict == "fail")]
         failure = f"{len(failed)} of {len(results)} pod(s) failed: {first_of(failed)}" if failed else None
         return Outcome(result=result, warnings=warnings, failure=failure)
 

@@ -43,9 +43,6 @@ attributes:
     support: full
     details:
       - A container whose name already exists in the pod is never added again (RV(pods[].action=unchanged)).
-notes:
-  - One of O(pod), O(label_selector) or O(field_selector) is required, so that a forgotten selector never debugs a
-    whole namespace. To select every running pod, use O(field_selector=status.phase=Running).
 options:
   container:
     description:
@@ -181,6 +178,8 @@ options:
       - Why the container is added (for example an incident id), recorded with O(annotate=true).
     type: str
 notes:
+  - One of O(pod), O(label_selector) or O(field_selector) is required, so that a forgotten selector never debugs a
+    whole namespace. To select every running pod, use O(field_selector=status.phase=Running).
   - Ephemeral containers can never be changed or removed, never restart, and have no resource guarantees.
   - Adding one needs C(patch) on C(pods/ephemeralcontainers), which the built-in C(edit) and C(admin) roles do not
     grant. See the collection's RBAC page for a minimal ClusterRole.

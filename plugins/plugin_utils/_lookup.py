@@ -11,6 +11,7 @@ every front end, the request built before any client, and the manager's
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -33,9 +34,15 @@ R = TypeVar("R")
 
 
 class KubedebugLookupBase(LookupBase):
-    """Subclasses set ``NAME`` (how errors and warnings name the lookup), call ``set_options``, then ``run_manager``."""
+    """Subclasses set ``NAME`` (how errors and warnings name the lookup), call ``load_options``, then ``run_manager``."""
 
     NAME = "kubedebug.ephemeral"
+
+    def load_options(self, variables: dict[str, Any] | None, direct: dict[str, Any]) -> None:
+        """``set_options`` first, as every lookup must: then ``get_option`` sees variables, env and keywords."""
+        # Through the class: mypy exempts ansible-core's unannotated set_options (untyped_calls_exclude) only
+        # when the receiver is ansible's own type, not a subclass of it.
+        LookupBase.set_options(self, var_options=variables, direct=direct)
 
     def client(self) -> EphemeralClient:
         """The Kubernetes client for the lookup's connection options (doc fragment ``kubedebug.ephemeral.auth``)."""
@@ -47,12 +54,15 @@ class KubedebugLookupBase(LookupBase):
         problem = kubernetes_problem()
         if problem:
             display.vvv(KUBERNETES_IMPORT_ERROR or "")
-            raise AnsibleLookupError(f"{name}: {problem} on the controller")
+            raise AnsibleLookupError(f"{name}: {problem}")
         try:
             checked = request()  # bad input is refused before a client or an API call
             outcome = manager(self.client(), checked).run()
         except KubedebugError as exc:
-            raise AnsibleLookupError(f"{name}: {exc.msg}") from exc
+            # Not "from exc": ansible-core >= 2.19 appends every cause to the message, and the client's
+            # ApiException would add its headers and body to a message that already says what to do.
+            display.vvv(traceback.format_exc())
+            raise AnsibleLookupError(f"{name}: {exc.msg}") from None
         if outcome.failure:
             raise AnsibleLookupError(f"{name}: {outcome.failure}")
         for warning in outcome.warnings:
