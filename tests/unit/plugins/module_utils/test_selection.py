@@ -378,7 +378,10 @@ def test_select_by_selector_raises_a_list_refusal() -> None:
 
 def test_select_by_selector_passes_the_selectors_and_reports_nothing_missing() -> None:
     client = ListingClient([load_pod("plain"), moved("plain", "shop", "web-0")])
-    pods, missing = select(client, Selection(namespaces=("shop", "unit-fixtures", "shop"), label_selector="app=web", field_selector="status.phase=Running"))  # type: ignore[arg-type]
+    selection = Selection(
+        namespaces=("shop", "unit-fixtures", "shop"), label_selector="app=web", field_selector="status.phase=Running"
+    )
+    pods, missing = select(client, selection)  # type: ignore[arg-type]
     assert missing == []
     assert len(pods) == 2
     assert client.calls == [(["shop", "unit-fixtures"], "app=web", "status.phase=Running")]
