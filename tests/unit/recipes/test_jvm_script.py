@@ -1,4 +1,4 @@
-"""roles/jvm/files/jvm.sh, run for real on this host against a real JVM (see recipe_runner).
+"""roles/recipe/files/jvm.sh, run for real on this host against a real JVM (see recipe_runner).
 
 The JVM is a single-file source launch (``java Deadlock.java``) with two threads
 deadlocked on two monitors and a third holding a lock while it sleeps. The script
