@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from recipe_runner import ROLES, SHELLS, parse_json_lines, run_script, script_command
 
-SCRIPT = ROLES / "jvm" / "files" / "jvm.sh"
+SCRIPT = ROLES / "recipe" / "files" / "jvm.sh"
 JCMD = shutil.which("jcmd")
 JAVA = shutil.which("java")
 
