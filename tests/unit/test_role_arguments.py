@@ -197,7 +197,8 @@ CHECK_CASES = (
           "recipe python: recipe_run_id is too long: the debug container kd-python-<run id> may have at most 63 characters, so give at most 53 (got 60)"),
     check("recipe.filesystem", "max-bytes-0", {"recipe_max_bytes": 0}, RECIPE_CHECK, "recipe filesystem: recipe_max_bytes must be at least 1 (got 0)"),
     check("recipe.dns", "neither-pod-nor-selector", {"recipe_pod": ""}, RECIPE_CHECK, "recipe dns: give exactly one of recipe_pod or recipe_label_selector"),
-    check("recipe.network", "negative-wait", {"recipe_wait_timeout": -1}, RECIPE_CHECK, "recipe network: recipe_wait_timeout must be 0 or more seconds (got -1)"),
+    check("recipe.network", "negative-wait", {"recipe_wait_timeout": -1}, RECIPE_CHECK,
+          "recipe network: recipe_wait_timeout must be 0 or more seconds (got -1)"),
     check("recipe.processes", "empty-image", {"recipe_image": " busybox"}, RECIPE_CHECK,
           'recipe processes: recipe_image must name the debug image, without spaces around it (got " busybox")'),
     check("capture", "duration-0", {"capture_duration": 0}, RECIPE_CHECK, "capture: capture_duration must be 1 to 300 seconds (got 0)"),
@@ -228,6 +229,8 @@ CHECK_CASES = (
           "incident_snapshot: incident_snapshot_tail_lines must be at least 1 (got 0)"),
     check("incident_snapshot", "negative-wait", {"incident_snapshot_wait_timeout": -30}, INCIDENT_CHECK,
           "incident_snapshot: incident_snapshot_wait_timeout must be 0 or more seconds (got -30)"),
+    check("incident_snapshot", "recipe-vars-of-the-old-roles", {"incident_snapshot_recipe_vars": {"dns_names": ["api"]}}, INCIDENT_CHECK,
+          'incident_snapshot: incident_snapshot_recipe_vars takes recipe_names, recipe_checks and recipe_paths (got ["dns_names"])'),
     check("incident_snapshot", "empty-dest", {"incident_snapshot_dest": ""}, INCIDENT_CHECK,
           "incident_snapshot: give incident_snapshot_dest, the directory on the controller"),
 )  # fmt: skip
