@@ -84,7 +84,7 @@ def option_prefix(role: str) -> str:
 
 def role_and_entry(role: str) -> tuple[str, str]:
     """``recipe.dns`` -> (recipe, dns); ``dns`` -> (dns, main)."""
-    name, _, entry = role.partition(".")
+    name, _dot, entry = role.partition(".")
     return name, entry or "main"
 
 
