@@ -26,7 +26,10 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("connection and plain data", ["module_utils._auth", "module_utils._outcome", "module_utils._options"]),
     ("API client (HTTP, retries, error translation)", ["module_utils._client"]),
     ("pod readers and selection", ["module_utils._pods", "module_utils._selection"]),
-    ("pure planning and records", ["module_utils._spec", "module_utils._results", "module_utils._snapshot"]),
+    (
+        "pure planning and records",
+        ["module_utils._spec", "module_utils._results", "module_utils._snapshot", "plugin_utils._recipes"],
+    ),
     (
         "managers (one per front end)",
         ["module_utils._container_manager", "module_utils._results_manager", "module_utils._snapshot_manager"],

@@ -284,7 +284,7 @@ def service_account_auth(cluster: Cluster, namespace: str, name: str, tmp_path: 
 def recipe_command(recipe: str, args: list[str]) -> list[str]:
     """The command a recipe role puts in its debug container (the file lookups strip trailing newlines)."""
     prelude = (ROOT / "roles" / "recipe" / "files" / "prelude.sh").read_text().rstrip()
-    script = (ROOT / "roles" / recipe / "files" / f"{recipe}.sh").read_text().rstrip()
+    script = (ROOT / "roles" / "recipe" / "files" / f"{recipe}.sh").read_text().rstrip()
     return ["sh", "-c", prelude + "\n" + script, recipe, *args]
 
 

@@ -452,7 +452,7 @@ def test_incident_snapshot_of_a_pod_that_really_restarted(cluster: Cluster, name
     tasks = include_role(
         cluster, "incident_snapshot", incident_snapshot_namespace=namespace, incident_snapshot_pod="crashy",
         incident_snapshot_reason="INC-7: crashy restarts", incident_snapshot_recipes=["processes", "filesystem"],
-        incident_snapshot_debug_image=DEBUG_IMAGE_REAL, incident_snapshot_recipe_vars={"filesystem_paths": ["/etc/hostname"]},
+        incident_snapshot_debug_image=DEBUG_IMAGE_REAL, incident_snapshot_recipe_vars={"recipe_paths": ["/etc/hostname"]},
         incident_snapshot_dest=str(dest),
     )  # fmt: skip
     got = run_tasks(tmp_path, tasks, "{'bundle': incident_snapshot_bundle}")

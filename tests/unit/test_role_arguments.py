@@ -6,9 +6,15 @@ Two layers refuse it, both run by ansible-playbook here (no cluster is needed):
   ``Validating arguments against arg spec 'main'`` fails on a missing required option, a
   value of the wrong type or one outside ``choices``. Its result names the role
   (``validate_args_context``) and its message the option.
-* the roles' own input checks (``ansible.builtin.assert`` tasks) for what a spec cannot say:
-  exactly one of pod or label selector, the run id's form and length, negative numbers...
+* the roles' own input checks for what a spec cannot say: exactly one of pod or label selector,
+  the run id's form and length, negative numbers... The recipe role and the shims built on it
+  check theirs with the ``kubedebug.ephemeral.recipe_plan`` action (task "Check the input"),
+  which returns every problem as ``problems``; incident_snapshot with an ``ansible.builtin.assert``.
   Each problem is named with the option the user set (``jvm_run_id``, not ``recipe_run_id``).
+
+The recipe role's entry points (``tasks_from``/``defaults_from`` dns, network, ...) are cases
+of their own, ``recipe.<entry point>``; each ``defaults/<entry point>.yml`` repeats exactly the
+defaults its argument spec declares.
 
 All the cases run in one ansible-playbook run: each case is an inventory host (connection
 local) whose host vars are the role's input; the play includes the role in a block whose
@@ -36,12 +42,15 @@ ROOT = Path(__file__).resolve().parents[2]
 ROLES = ROOT / "roles"
 ROLE_NAMES = tuple(sorted(path.parents[1].name for path in ROLES.glob("*/meta/argument_specs.yml")))
 RECIPE_ROLES = ("capture", "dns", "filesystem", "jvm", "network", "processes", "python")
+# The recipe role's entry points other than main: a case for "recipe.dns" includes it with tasks_from dns.
+ENTRY_POINTS = tuple(f"recipe.{name}" for name in RECIPE_ROLES)
 KUBECONFIG = "/nonexistent/kubedebug-unit-tests/kubeconfig"
 ARG_SPEC_TASK = "Validating arguments against arg spec 'main'"
 RECIPE_CHECK = "Check the input"
+PLAN_ACTION = "kubedebug.ephemeral.recipe_plan"
 PROFILES = "general, baseline, restricted, netadmin, sysadmin, legacy"
 # Asserts that check what the role did, not its input: no input makes them fail.
-NOT_INPUT_CHECKS = {("capture", "Check that each pcap written is the one captured")}
+NOT_INPUT_CHECKS = {("recipe.capture", "Check that each pcap written is the one captured")}
 
 
 class _Drop:
@@ -64,11 +73,23 @@ def good_input(role: str) -> dict[str, Any]:
             "incident_snapshot_auth": {"kubeconfig": KUBECONFIG},
         }
     extra = {"recipe_name": "greet", "recipe_script": "emit_check greet world true hello"} if role == "recipe" else {}
-    return {f"{role}_namespace": "shop", f"{role}_pod": "web-0", f"{role}_run_id": "inc1", f"{role}_auth": {"kubeconfig": KUBECONFIG}, **extra}
+    prefix = option_prefix(role)
+    return {f"{prefix}_namespace": "shop", f"{prefix}_pod": "web-0", f"{prefix}_run_id": "inc1", f"{prefix}_auth": {"kubeconfig": KUBECONFIG}, **extra}
+
+
+def option_prefix(role: str) -> str:
+    """The prefix of a role's options: an entry point of the recipe role takes recipe_*."""
+    return role.split(".", 1)[0]
+
+
+def role_and_entry(role: str) -> tuple[str, str]:
+    """``recipe.dns`` -> (recipe, dns); ``dns`` -> (dns, main)."""
+    name, _dot, entry = role.partition(".")
+    return name, entry or "main"
 
 
 # Where good input fails: the first task that needs the cluster.
-FIRST_CLUSTER_TASK = {role: "Add the recipe's debug container" for role in (*RECIPE_ROLES, "recipe")} | {
+FIRST_CLUSTER_TASK = {role: "Add the recipe's debug container" for role in (*RECIPE_ROLES, "recipe", *ENTRY_POINTS)} | {
     "incident_snapshot": "Read the pods' status, restarts, events and logs"
 }
 
@@ -92,7 +113,8 @@ class Case:
 
 def spec(role: str, kind: str, change: Mapping[str, Any], *says: str) -> Case:
     """A case the argument spec refuses; ``kind`` is missing, type or choices."""
-    return Case(role, kind, change, ARG_SPEC_TASK, ("Validation of arguments failed:", *says))
+    task = ARG_SPEC_TASK.replace("'main'", f"'{role_and_entry(role)[1]}'")
+    return Case(role, kind, change, task, ("Validation of arguments failed:", *says))
 
 
 def wrong_type(role: str, option: str, value: Any, wanted: str) -> Case:
@@ -107,11 +129,13 @@ def check(role: str, name: str, change: Mapping[str, Any], task: str, *says: str
 SPEC_CASES = (
     *(spec(r, "missing", {f"{r}_run_id": DROP}, f"missing required arguments: {r}_run_id") for r in RECIPE_ROLES),
     spec("recipe", "missing", {"recipe_script": DROP}, "missing required arguments: recipe_script"),
+    *(spec(e, "missing", {"recipe_run_id": DROP}, "missing required arguments: recipe_run_id") for e in ENTRY_POINTS),
     spec("incident_snapshot", "missing", {"incident_snapshot_reason": DROP}, "missing required arguments: incident_snapshot_reason"),
     *(
         spec(r, "choices", {f"{r}_profile": "privileged"}, f"value of {r}_profile must be one of: {PROFILES}, got: privileged")
         for r in (*RECIPE_ROLES, "recipe")
     ),
+    *(spec(e, "choices", {"recipe_profile": "privileged"}, f"value of recipe_profile must be one of: {PROFILES}, got: privileged") for e in ENTRY_POINTS),
     spec(
         "incident_snapshot",
         "choices",
@@ -128,9 +152,15 @@ SPEC_CASES = (
     wrong_type("processes", "processes_env", ["HTTPS_PROXY"], "dict"),
     wrong_type("python", "python_pid", "main", "int"),
     wrong_type("recipe", "recipe_args", {"--pid": 1}, "list"),
+    wrong_type("recipe.capture", "recipe_duration", "ten seconds", "int"),
+    wrong_type("recipe.dns", "recipe_names", {"kubernetes": "default.svc"}, "list"),
+    wrong_type("recipe.filesystem", "recipe_max_bytes", "64k", "int"),
+    wrong_type("recipe.jvm", "recipe_histogram", "sometimes", "bool"),
+    wrong_type("recipe.network", "recipe_checks", {"tcp": "db:5432"}, "list"),
+    wrong_type("recipe.processes", "recipe_env", ["HTTPS_PROXY"], "dict"),
+    wrong_type("recipe.python", "recipe_pid", "main", "int"),
 )
 
-CAPTURE_CHECK = "Check the capture's bounds"
 INCIDENT_CHECK = "Check the incident's input"
 CHECK_CASES = (
     # The recipe role's checks, reached through the roles built on it: the message names their options.
@@ -158,16 +188,28 @@ CHECK_CASES = (
     check("recipe", "every-problem-at-once", {"recipe_pod": "", "recipe_run_id": "Run 1"}, RECIPE_CHECK,
           'recipe greet: give exactly one of recipe_pod or recipe_label_selector (got pod="", label_selector=""); '
           "give a recipe_run_id of lower-case letters"),
-    # The roles' own checks.
-    check("capture", "duration-0", {"capture_duration": 0}, CAPTURE_CHECK, "capture: capture_duration must be 1 to 300 seconds (got 0)"),
-    check("capture", "wait-shorter-than-duration", {"capture_duration": 60, "capture_wait_timeout": 30}, CAPTURE_CHECK,
+    # The checks of the shims' own options, and those of the entry points, under the recipe role's names.
+    check("recipe.capture", "duration-0", {"recipe_duration": 0}, RECIPE_CHECK, "recipe capture: recipe_duration must be 1 to 300 seconds (got 0)"),
+    check("recipe.capture", "wait-shorter-than-duration", {"recipe_duration": 60, "recipe_wait_timeout": 30}, RECIPE_CHECK,
+          "recipe capture: recipe_wait_timeout must be longer than recipe_duration", "(got wait_timeout=30, duration=60)"),
+    check("recipe.jvm", "negative-pid", {"recipe_pid": -1}, RECIPE_CHECK, "recipe jvm: recipe_pid must be a process id, or 0 for every JVM", "(got -1)"),
+    check("recipe.python", "run-id-too-long", {"recipe_run_id": "a" * 60}, RECIPE_CHECK,
+          "recipe python: recipe_run_id is too long: the debug container kd-python-<run id> may have at most 63 characters, so give at most 53 (got 60)"),
+    check("recipe.filesystem", "max-bytes-0", {"recipe_max_bytes": 0}, RECIPE_CHECK, "recipe filesystem: recipe_max_bytes must be at least 1 (got 0)"),
+    check("recipe.dns", "neither-pod-nor-selector", {"recipe_pod": ""}, RECIPE_CHECK, "recipe dns: give exactly one of recipe_pod or recipe_label_selector"),
+    check("recipe.network", "negative-wait", {"recipe_wait_timeout": -1}, RECIPE_CHECK,
+          "recipe network: recipe_wait_timeout must be 0 or more seconds (got -1)"),
+    check("recipe.processes", "empty-image", {"recipe_image": " busybox"}, RECIPE_CHECK,
+          'recipe processes: recipe_image must name the debug image, without spaces around it (got " busybox")'),
+    check("capture", "duration-0", {"capture_duration": 0}, RECIPE_CHECK, "capture: capture_duration must be 1 to 300 seconds (got 0)"),
+    check("capture", "wait-shorter-than-duration", {"capture_duration": 60, "capture_wait_timeout": 30}, RECIPE_CHECK,
           "capture: capture_wait_timeout must be longer than capture_duration", "(got wait_timeout=30, duration=60)"),
-    check("capture", "count-0", {"capture_count": 0}, CAPTURE_CHECK, "capture: capture_count must be at least 1 packet (got 0)"),
-    check("capture", "max-bytes-negative", {"capture_max_bytes": -5}, CAPTURE_CHECK, "capture: capture_max_bytes must be at least 1 (got -5)"),
-    check("jvm", "negative-pid", {"jvm_pid": -1}, "Check the jvm options", "jvm: jvm_pid must be a process id, or 0 for every JVM", "(got -1)"),
-    check("python", "negative-pid", {"python_pid": -7}, "Check the python options",
+    check("capture", "count-0", {"capture_count": 0}, RECIPE_CHECK, "capture: capture_count must be at least 1 packet (got 0)"),
+    check("capture", "max-bytes-negative", {"capture_max_bytes": -5}, RECIPE_CHECK, "capture: capture_max_bytes must be at least 1 (got -5)"),
+    check("jvm", "negative-pid", {"jvm_pid": -1}, RECIPE_CHECK, "jvm: jvm_pid must be a process id, or 0 for every JVM", "(got -1)"),
+    check("python", "negative-pid", {"python_pid": -7}, RECIPE_CHECK,
           "python: python_pid must be a process id, or 0 for every Python process", "(got -7)"),
-    check("filesystem", "max-bytes-0", {"filesystem_max_bytes": 0}, "Check the filesystem options",
+    check("filesystem", "max-bytes-0", {"filesystem_max_bytes": 0}, RECIPE_CHECK,
           "filesystem: filesystem_max_bytes must be at least 1 (got 0)"),
     check("incident_snapshot", "empty-namespace", {"incident_snapshot_namespace": ""}, INCIDENT_CHECK,
           "incident_snapshot: give incident_snapshot_namespace, the namespace of the pods"),
@@ -187,11 +229,15 @@ CHECK_CASES = (
           "incident_snapshot: incident_snapshot_tail_lines must be at least 1 (got 0)"),
     check("incident_snapshot", "negative-wait", {"incident_snapshot_wait_timeout": -30}, INCIDENT_CHECK,
           "incident_snapshot: incident_snapshot_wait_timeout must be 0 or more seconds (got -30)"),
+    check("incident_snapshot", "recipe-vars-of-the-old-roles", {"incident_snapshot_recipe_vars": {"dns_names": ["api"]}}, INCIDENT_CHECK,
+          'incident_snapshot: incident_snapshot_recipe_vars takes recipe_names, recipe_checks and recipe_paths (got ["dns_names"])'),
     check("incident_snapshot", "empty-dest", {"incident_snapshot_dest": ""}, INCIDENT_CHECK,
           "incident_snapshot: give incident_snapshot_dest, the directory on the controller"),
 )  # fmt: skip
 
-GOOD_CASES = tuple(Case(role, "good-input", {}, FIRST_CLUSTER_TASK[role], (f"The kubeconfig file {KUBECONFIG} does not exist",)) for role in ROLE_NAMES)
+GOOD_CASES = tuple(
+    Case(role, "good-input", {}, FIRST_CLUSTER_TASK[role], (f"The kubeconfig file {KUBECONFIG} does not exist",)) for role in (*ROLE_NAMES, *ENTRY_POINTS)
+)
 ALL_CASES = (*SPEC_CASES, *CHECK_CASES, *GOOD_CASES)
 
 
@@ -226,7 +272,9 @@ def local_hosts(hosts: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """Case id -> ``{"task": the failed task's name or None, "result": its result}``, from one ansible-playbook run."""
     tmp = tmp_path_factory.mktemp("role-arguments")
-    hosts = {case.id: {**case.host_vars(), "kd_case_role": case.role} for case in ALL_CASES}
+    hosts = {
+        case.id: {**case.host_vars(), "kd_case_role": role_and_entry(case.role)[0], "kd_case_entry": role_and_entry(case.role)[1]} for case in ALL_CASES
+    }
     assert len(hosts) == len(ALL_CASES), "case ids must be unique"
     outcome = tmp / "outcomes.json"
     play = {
@@ -237,7 +285,16 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
         "tasks": [
             {
                 "block": [
-                    {"name": "Include the role under test", "ansible.builtin.include_role": {"name": "kubedebug.ephemeral.{{ kd_case_role }}"}},
+                    # One include per entry point: hosts that include the same task with different templated
+                    # tasks_from would share one include (IncludedFile compares the arguments without *_from).
+                    *(
+                        {
+                            "name": f"Include the role under test ({entry})",
+                            "ansible.builtin.include_role": {"name": "kubedebug.ephemeral.{{ kd_case_role }}", "tasks_from": entry, "defaults_from": entry},
+                            "when": f"kd_case_entry == '{entry}'",
+                        }
+                        for entry in ("main", *(e.split(".")[1] for e in ENTRY_POINTS))
+                    ),
                     {"name": "Nothing refused the input", "ansible.builtin.set_fact": {"kd_outcome": {"task": None, "result": {}}}},
                 ],
                 "rescue": [
@@ -293,8 +350,9 @@ def test_argument_spec_refuses(outcomes: dict[str, dict[str, Any]], case: Case) 
     _task, result = refusal(outcomes, case)
     # validate_args_context names the role; the message names the option it refused.
     context = result["validate_args_context"]
-    assert (context["type"], context["name"], context["argument_spec_name"]) == ("role", case.role, "main")
-    assert Path(context["path"]).name == case.role
+    role, entry = role_and_entry(case.role)
+    assert (context["type"], context["name"], context["argument_spec_name"]) == ("role", role, entry)
+    assert Path(context["path"]).name == role
     [error] = result["argument_errors"]
     assert error in result["msg"]
     options = [key for key in case.change if key in error]
@@ -304,7 +362,11 @@ def test_argument_spec_refuses(outcomes: dict[str, dict[str, Any]], case: Case) 
 @pytest.mark.parametrize("case", CHECK_CASES, ids=lambda case: case.id)
 def test_role_check_refuses(outcomes: dict[str, dict[str, Any]], case: Case) -> None:
     _task, result = refusal(outcomes, case)
-    assert result["evaluated_to"] is False, result
+    if case.task == RECIPE_CHECK:
+        # The recipe_plan action refused it: every problem is in problems, and the message is all of them.
+        assert result["problems"] and result["msg"].endswith(": " + "; ".join(result["problems"])), result
+    else:
+        assert result["evaluated_to"] is False, result
     # The problems are joined by "; ": only those of the case, a check that fires on good input would add its own.
     assert result["msg"].count("; ") == case.says[0].count("; "), result["msg"]
 
@@ -317,14 +379,37 @@ def test_good_input_gets_past_every_check(outcomes: dict[str, dict[str, Any]], c
 def test_every_role_and_input_check_has_cases() -> None:
     """A role added without cases, or an input assert without one, fails here."""
     kinds = {(case.role, case.name) for case in SPEC_CASES}
-    missing = [(role, kind) for role in ROLE_NAMES for kind in ("missing", "type", "choices") if (role, kind) not in kinds]
+    missing = [(role, kind) for role in (*ROLE_NAMES, *ENTRY_POINTS) for kind in ("missing", "type", "choices") if (role, kind) not in kinds]
     assert not missing, f"roles without an argument spec case: {missing}"
-    asserts = set()
-    for role in ROLE_NAMES:
-        tasks = yaml.safe_load((ROLES / role / "tasks" / "main.yml").read_text(encoding="utf-8"))
-        asserts |= {(role, task["name"]) for task in tasks if "ansible.builtin.assert" in task}
-    checked = {("recipe" if case.task == RECIPE_CHECK else case.role, case.task) for case in CHECK_CASES}
-    assert asserts - NOT_INPUT_CHECKS == checked
+    entries = {f"recipe.{entry}" for entry in yaml.safe_load((ROLES / "recipe" / "meta" / "argument_specs.yml").read_text())["argument_specs"]}
+    assert entries - {"recipe.main"} == set(ENTRY_POINTS)
+    checks = set()
+    for path in ROLES.glob("*/tasks/*.yml"):
+        role = path.parents[1].name if path.stem in ("main", "run") else f"{path.parents[1].name}.{path.stem}"
+        for task in yaml.safe_load(path.read_text(encoding="utf-8")):
+            if "ansible.builtin.assert" in task or PLAN_ACTION in task:
+                checks.add((role, task["name"].split(" and ")[0]))
+    checked = {(case.role, case.task) for case in CHECK_CASES}
+    assert checks - NOT_INPUT_CHECKS == checked
+
+
+@pytest.mark.parametrize("entry", ["main", *(e.split(".")[1] for e in ENTRY_POINTS)])
+def test_defaults_repeat_the_argument_spec(entry: str) -> None:
+    """defaults/<entry point>.yml (main.yml for main) sets exactly the defaults the entry point's spec declares."""
+    spec = yaml.safe_load((ROLES / "recipe" / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))["argument_specs"][entry]
+    declared = {name: option["default"] for name, option in spec["options"].items() if "default" in option}
+    assert all("default" not in option for option in spec["options"].values() if option.get("required")), entry
+    defaults = yaml.safe_load((ROLES / "recipe" / "defaults" / f"{entry}.yml").read_text(encoding="utf-8"))
+    assert defaults == declared
+
+
+@pytest.mark.parametrize("role", [r for r in ROLE_NAMES if r != "recipe"])
+def test_role_defaults_repeat_the_argument_spec(role: str) -> None:
+    spec = yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))["argument_specs"]
+    assert list(spec) == ["main"], f"{role}: only the recipe role has entry points"
+    declared = {name: option["default"] for name, option in spec["main"]["options"].items() if "default" in option}
+    defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text(encoding="utf-8"))
+    assert defaults == declared
 
 
 # Not rescued: the play itself fails, as a user sees it, with the role named in the task header.

@@ -1,4 +1,4 @@
-"""Run the recipe scripts (roles/<name>/files/<name>.sh) for real on this host.
+"""Run the recipe scripts (roles/recipe/files/<name>.sh) for real on this host.
 
 A recipe runs in the debug container as ``sh -c "<prelude.sh>\\n<script>" <name> [args...]``
 (see roles/recipe/tasks/main.yml) and must print one JSON object per line on stdout and
@@ -39,7 +39,7 @@ BASH = shutil.which("bash")
 
 def recipe_script(name: str) -> str:
     """The text the recipe role hands to ``sh -c``: the prelude, a newline and the recipe."""
-    script = ROOT / "roles" / name / "files" / f"{name}.sh"
+    script = ROOT / "roles" / "recipe" / "files" / f"{name}.sh"
     return PRELUDE.read_text(encoding="utf-8") + "\n" + script.read_text(encoding="utf-8")
 
 

@@ -1,4 +1,4 @@
-"""roles/capture/files/capture.sh, run for real on this host (see recipe_runner).
+"""roles/recipe/files/capture.sh, run for real on this host (see recipe_runner).
 
 tcpdump captures on the loopback interface with the filter ``tcp port <P>`` while the
 test opens TCP connections to its own listener on 127.0.0.1:<P> (loopback only). It
@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from recipe_runner import ROLES, SHELLS, busybox_bin, parse_json_lines, script_command
 
-SCRIPT = ROLES / "capture" / "files" / "capture.sh"
+SCRIPT = ROLES / "recipe" / "files" / "capture.sh"
 PCAP_MAGICS = {"a1b2c3d4", "d4c3b2a1", "a1b23c4d", "4d3cb2a1", "0a0d0d0a"}  # pcap (us, ns; both byte orders), pcapng
 
 

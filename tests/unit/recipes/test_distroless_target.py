@@ -59,10 +59,10 @@ from distroless_pod import (
 )
 from recipe_runner import ROLES
 
-PROCESSES = ROLES / "processes" / "files" / "processes.sh"
-FILESYSTEM = ROLES / "filesystem" / "files" / "filesystem.sh"
-PYTHON = ROLES / "python" / "files" / "python.sh"
-JVM = ROLES / "jvm" / "files" / "jvm.sh"
+PROCESSES = ROLES / "recipe" / "files" / "processes.sh"
+FILESYSTEM = ROLES / "recipe" / "files" / "filesystem.sh"
+PYTHON = ROLES / "recipe" / "files" / "python.sh"
+JVM = ROLES / "recipe" / "files" / "jvm.sh"
 PY_SPY = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
 
 SERVER_ARGV = ["/app/server", "3600"]

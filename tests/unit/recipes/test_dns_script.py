@@ -1,4 +1,4 @@
-"""roles/dns/files/dns.sh, run for real in every available shell (see conftest.py).
+"""roles/recipe/files/dns.sh, run for real in every available shell (see conftest.py).
 
 Only loopback and the local resolver are involved: ``localhost`` resolves from /etc/hosts,
 names under the reserved ``.invalid`` TLD never resolve. The nslookup and dig parsers,
@@ -312,7 +312,7 @@ def test_hanging_lookup_is_killed(run_recipe, make_stub, hide):
 
 
 def test_script_has_no_jinja_markers():
-    """roles/dns/tasks passes the script through Ansible variables, which template it."""
-    text = (Path(__file__).resolve().parents[3] / "roles" / "dns" / "files" / "dns.sh").read_text(encoding="utf-8")
+    """roles/recipe/tasks passes the script through Ansible variables, which template it."""
+    text = (Path(__file__).resolve().parents[3] / "roles" / "recipe" / "files" / "dns.sh").read_text(encoding="utf-8")
     for marker in ("{{", "}}", "{%", "%}", "{#", "#}"):
         assert marker not in text

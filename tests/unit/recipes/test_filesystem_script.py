@@ -1,4 +1,4 @@
-"""roles/filesystem/files/filesystem.sh, run for real on this host (see recipe_runner).
+"""roles/recipe/files/filesystem.sh, run for real on this host (see recipe_runner).
 
 With ``--pid <this process>``, /proc/<pid>/root is the host's /, so absolute paths
 under tmp_path are the real files the test made, and /proc/<pid>/mounts the host's
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from recipe_runner import ROLES, SHELLS, run_script
 
-SCRIPT = ROLES / "filesystem" / "files" / "filesystem.sh"
+SCRIPT = ROLES / "recipe" / "files" / "filesystem.sh"
 PSEUDO = {"proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue"}
 DIR_ENTRIES = {"a", ".hidden", "..dots", "sp ace", 'ünï"code', "new\nline", "ctl\x01\x1f", "back\\slash"}
 

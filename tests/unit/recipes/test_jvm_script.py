@@ -1,4 +1,4 @@
-"""roles/jvm/files/jvm.sh, run for real on this host against a real JVM (see recipe_runner).
+"""roles/recipe/files/jvm.sh, run for real on this host against a real JVM (see recipe_runner).
 
 The JVM is a single-file source launch (``java Deadlock.java``) with two threads
 deadlocked on two monitors and a third holding a lock while it sleeps. The script
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from recipe_runner import ROLES, SHELLS, parse_json_lines, run_script, script_command
 
-SCRIPT = ROLES / "jvm" / "files" / "jvm.sh"
+SCRIPT = ROLES / "recipe" / "files" / "jvm.sh"
 JCMD = shutil.which("jcmd")
 JAVA = shutil.which("java")
 

@@ -1,4 +1,4 @@
-"""roles/network/files/network.sh, run for real in every available shell (see conftest.py).
+"""roles/recipe/files/network.sh, run for real in every available shell (see conftest.py).
 
 Everything stays on loopback: an HTTP server, a listener that accepts and never talks,
 a closed port and (where the host has IPv6 on lo) listeners on ::1 and ::. What the
@@ -536,7 +536,7 @@ def test_all_checks_passing(run_recipe, servers):
 
 
 def test_script_has_no_jinja_markers():
-    """roles/network/tasks passes the script through Ansible variables, which template it."""
-    text = (Path(__file__).resolve().parents[3] / "roles" / "network" / "files" / "network.sh").read_text(encoding="utf-8")
+    """roles/recipe/tasks passes the script through Ansible variables, which template it."""
+    text = (Path(__file__).resolve().parents[3] / "roles" / "recipe" / "files" / "network.sh").read_text(encoding="utf-8")
     for marker in ("{{", "}}", "{%", "%}", "{#", "#}"):
         assert marker not in text

@@ -1,4 +1,4 @@
-"""roles/processes/files/processes.sh, run for real on this host (see recipe_runner).
+"""roles/recipe/files/processes.sh, run for real on this host (see recipe_runner).
 
 On a host /proc shows every process, and the script's ancestors (pytest among them)
 and children count as its own; a child started here is someone else's and must be
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from recipe_runner import ROLES, SHELLS, parse_json_lines, run_script, script_command, script_text
 
-SCRIPT = ROLES / "processes" / "files" / "processes.sh"
+SCRIPT = ROLES / "recipe" / "files" / "processes.sh"
 
 # Arguments the child is started with: everything JSON must escape, and what the
 # script's NUL/newline juggling could get wrong (empty, trailing/only newlines).

@@ -1,4 +1,4 @@
-"""roles/python/files/python.sh, run for real on this host against a real Python process (see recipe_runner).
+"""roles/recipe/files/python.sh, run for real on this host against a real Python process (see recipe_runner).
 
 py-spy comes from the test venv (tests/requirements-*.txt pin it): the script runs with
 a PATH that has a directory holding nothing but py-spy appended, after the host PATH
@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from recipe_runner import ROLES, SHELLS, parse_json_lines, run_script, script_command
 
-SCRIPT = ROLES / "python" / "files" / "python.sh"
+SCRIPT = ROLES / "recipe" / "files" / "python.sh"
 PY_SPY = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
 if PY_SPY is None and os.environ.get("CI") == "true":
     raise RuntimeError("py-spy is not installed: run hack/venv.sh (tests/requirements-*.txt)")

@@ -1,0 +1,80 @@
+# Copyright (c) kubedebug.ephemeral contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: recipe_summary
+short_description: Sums up a recipe's results
+version_added: 0.1.0
+description:
+  - Counts the pods and checks of the records of a recipe (as the P(kubedebug.ephemeral.ephemeral_results#lookup) lookup
+    returns them, with C(parse=json_lines)), the failed checks, and the pods whose debug container has not finished.
+  - The C(<role>_summary) fact of the recipe roles.
+options:
+  _input:
+    description: The records, one per pod, whose C(output) is the list of checks.
+    type: list
+    elements: dict
+    required: true
+  recipe:
+    description: The recipe's name.
+    type: str
+    required: true
+  container:
+    description: The debug container's name.
+    type: str
+    required: true
+author:
+  - kubedebug.ephemeral contributors (@kubedebug)
+"""
+
+EXAMPLES = r"""
+- name: Sum up the dns checks
+  ansible.builtin.set_fact:
+    dns_summary: "{{ dns_results | kubedebug.ephemeral.recipe_summary(recipe='dns', container='kd-dns-inc1') }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The summary.
+  type: dict
+  contains:
+    recipe:
+      description: The recipe's name.
+      type: str
+    container:
+      description: The debug container's name.
+      type: str
+    pods:
+      description: How many pods have a record.
+      type: int
+    checks:
+      description: How many lines of output the records have (the checks and each script's closing C(summary) line).
+      type: int
+    failed_checks:
+      description: How many checks (not counting the C(summary) lines) are not C(ok).
+      type: int
+    unfinished_pods:
+      description: The pods whose debug container has not terminated.
+      type: list
+      elements: str
+"""
+
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.kubedebug.ephemeral.plugins.plugin_utils._recipes import recipe_summary as _recipe_summary
+
+
+def recipe_summary(results: Any, recipe: str, container: str) -> dict[str, Any]:
+    if not isinstance(results, list) or not all(isinstance(record, dict) for record in results):
+        raise AnsibleFilterError("recipe_summary: expects the list of records of the ephemeral_results lookup")
+    return _recipe_summary(results, recipe, container)
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"recipe_summary": recipe_summary}

@@ -1,0 +1,379 @@
+# Copyright (c) kubedebug.ephemeral contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Private to this collection: what the recipe role plans and how its results are summarized (controller only).
+
+The ``recipe_plan`` action and the filters are thin front ends over these pure functions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+MAX_CONTAINER_NAME = 63
+# What a survey's free text list looks like: "a, b" or one per line.
+LIST_ITEM = re.compile(r"[^,\s]+")
+# The recipes the role ships a script for (roles/recipe/files/<name>.sh).
+SHIPPED_RECIPES = ("dns", "network", "processes", "filesystem", "capture", "jvm", "python")
+
+
+def _json(value: Any) -> str:
+    """A value as Jinja's ``to_json`` shows it, so that messages quote what the user set."""
+    return json.dumps(value, default=str)
+
+
+def _int(value: Any) -> int | None:
+    """The option as a number, or None when it is not one (the argument spec says so before we are reached)."""
+    if isinstance(value, bool):
+        return int(value)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str) and all(isinstance(item, str) for item in value)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the recipe role adds: the container's name, where, and the command it runs."""
+
+    name: str
+    container: str
+    namespaces: list[str]
+    args: list[str]
+    limit_bytes: int
+
+
+class Naming:
+    """How messages name the options: ``<prefix>_<option>``, after ``recipe <name>:`` or ``<prefix>:``.
+
+    A role built on the recipe role passes its own prefix, so that its users read the names they set.
+    """
+
+    def __init__(self, recipe: str, prefix: str) -> None:
+        self.prefix = prefix
+        self.head = f"recipe {recipe}" if prefix == "recipe" else prefix
+
+    def __call__(self, option: str) -> str:
+        return f"{self.prefix}_{option}"
+
+
+def _selection_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
+    namespace = options.get("namespace", "")
+    pod = options.get("pod", "") or ""
+    selector = options.get("label_selector", "") or ""
+    all_namespaces = bool(options.get("all_namespaces", False))
+    problems = []
+    if bool(pod) == bool(selector):
+        problems.append(
+            f"give exactly one of {o('pod')} or {o('label_selector')} (got pod={_json(pod)}, label_selector={_json(selector)})"
+        )
+    is_list = isinstance(namespace, Sequence) and not isinstance(namespace, str)
+    if not (isinstance(namespace, str) or _is_str_list(namespace)):
+        problems.append(f"{o('namespace')} must be a namespace or a list of namespaces (got {_json(namespace)})")
+    elif not namespace and not (selector and all_namespaces):
+        problems.append(
+            f"give {o('namespace')} (with {o('label_selector')}: a list of namespaces, or {o('all_namespaces')} true instead)"
+        )
+    if is_list and not selector:
+        problems.append(f"{o('pod')} is one pod: give its namespace as {o('namespace')}, not a list (got {_json(namespace)})")
+    return problems
+
+
+def _container_problems(name: str, options: Mapping[str, Any], o: Naming) -> list[str]:
+    run_id = options.get("run_id")
+    container = options.get("container", "") or ""
+    problems = []
+    if not (isinstance(run_id, str) and DNS_LABEL.match(run_id)):
+        problems.append(
+            f"give a {o('run_id')} of lower-case letters, digits and '-', starting and ending with a letter or digit"
+            f" (got run_id={_json(run_id)})"
+        )
+    stem = f"kd-{name}-"
+    if not container and len(stem + str(run_id or "")) > MAX_CONTAINER_NAME:
+        problems.append(
+            f"{o('run_id')} is too long: the debug container kd-{name}-<run id> may have at most {MAX_CONTAINER_NAME}"
+            f" characters, so give at most {MAX_CONTAINER_NAME - len(stem)} (got {len(str(run_id))})"
+        )
+    if container and not (DNS_LABEL.match(container) and len(container) <= MAX_CONTAINER_NAME):
+        problems.append(
+            f"{o('container')} must be at most {MAX_CONTAINER_NAME} lower-case letters, digits and '-', starting and ending"
+            f" with a letter or digit (got {_json(container)})"
+        )
+    if not DNS_LABEL.match(name):
+        problems.append(f"{o('name')} must be lower-case letters, digits and '-', as it is part of the container name (got {_json(name)})")
+    return problems
+
+
+def _at_least(options: Mapping[str, Any], o: Naming, option: str, low: int, text: str) -> list[str]:
+    value = _int(options.get(option))
+    return [] if value is not None and value >= low else [f"{o(option)} {text} (got {options.get(option)})"]
+
+
+def _run_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
+    image = options.get("image", "")
+    problems = []
+    if "script" in options and not str(options["script"] or "").strip():
+        problems.append(f"{o('script')} is empty: give the POSIX sh script to run")
+    if not (isinstance(image, str) and image and image == image.strip()):
+        problems.append(f"{o('image')} must name the debug image, without spaces around it (got {_json(image)})")
+    problems += _at_least(options, o, "wait_timeout", 0, "must be 0 or more seconds")
+    for option in ("parallel", "limit_bytes"):
+        if option in options:
+            problems += _at_least(options, o, option, 1, "must be at least 1")
+    return problems
+
+
+def _capture_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
+    duration, wait = _int(options.get("duration")), _int(options.get("wait_timeout"))
+    problems = []
+    if duration is None or not 1 <= duration <= 300:
+        problems.append(f"{o('duration')} must be 1 to 300 seconds (got {options.get('duration')})")
+    if duration is None or wait is None or wait <= duration:
+        problems.append(
+            f"{o('wait_timeout')} must be longer than {o('duration')}, to leave time to pull the image"
+            f" (got wait_timeout={options.get('wait_timeout')}, duration={options.get('duration')})"
+        )
+    problems += _at_least(options, o, "count", 1, "must be at least 1 packet")
+    problems += _at_least(options, o, "max_bytes", 1, "must be at least 1")
+    return problems
+
+
+RECIPE_PROBLEMS: dict[str, Callable[[Mapping[str, Any], Naming], list[str]]] = {
+    "capture": _capture_problems,
+    "filesystem": lambda options, o: _at_least(options, o, "max_bytes", 1, "must be at least 1"),
+    "jvm": lambda options, o: _at_least(options, o, "pid", 0, "must be a process id, or 0 for every JVM of the target container"),
+    "python": lambda options, o: _at_least(
+        options, o, "pid", 0, "must be a process id, or 0 for every Python process of the target container"
+    ),
+}
+
+
+def recipe_name(recipe: str, options: Mapping[str, Any]) -> str:
+    """The recipe's name: a shipped recipe's own, or the ``name`` option of a script of your own (``main``)."""
+    return str(options.get("name", "")) if recipe == "main" else recipe
+
+
+def recipe_problems(recipe: str, options: Mapping[str, Any], prefix: str = "recipe") -> list[str]:
+    """Every problem of the input of the entry point ``recipe`` at once, each naming the option as ``<prefix>_<option>``."""
+    name = recipe_name(recipe, options)
+    o = Naming(name, prefix)
+    problems = _selection_problems(options, o) + _container_problems(name, options, o) + _run_problems(options, o)
+    return problems + RECIPE_PROBLEMS.get(recipe, lambda _options, _o: [])(options, o)
+
+
+def recipe_failure(recipe: str, options: Mapping[str, Any], problems: Sequence[str], prefix: str = "recipe") -> str:
+    return f"{Naming(recipe_name(recipe, options), prefix).head}: {'; '.join(problems)}"
+
+
+def _flag(name: str, value: Any) -> list[str]:
+    return [name, str(value)]
+
+
+def recipe_args(recipe: str, options: Mapping[str, Any]) -> list[str]:
+    """The arguments the script of entry point ``recipe`` takes, from its options (``main`` takes ``args``)."""
+    if recipe == "dns":
+        return [str(name) for name in options.get("names", [])]
+    if recipe == "network":
+        return [str(check) for check in options.get("checks", [])]
+    if recipe == "processes":
+        return []
+    if recipe == "filesystem":
+        return _flag("--max-bytes", _int(options["max_bytes"])) + [str(path) for path in options.get("paths", [])]
+    if recipe == "capture":
+        bounds = _flag("--duration", _int(options["duration"])) + _flag("--count", _int(options["count"]))
+        bounds += _flag("--max-bytes", _int(options["max_bytes"])) + _flag("--interface", options.get("interface", "any"))
+        return [*bounds, "--", *([options["filter"]] if options.get("filter") else [])]
+    if recipe in ("jvm", "python"):
+        pid = _int(options.get("pid", 0)) or 0
+        args = _flag("--pid", pid) if pid > 0 else []
+        if recipe == "jvm" and not options.get("histogram", True):
+            args.append("--no-histogram")
+        return args
+    return [str(arg) for arg in options.get("args", [])]
+
+
+def log_limit(recipe: str, options: Mapping[str, Any]) -> int:
+    """How many bytes of each debug container's log are read."""
+    if recipe == "capture":
+        # The pcap travels base64-encoded (4/3 of its size) in one log line: read the logs with room for it.
+        return ((_int(options["max_bytes"]) or 0) + 2) // 3 * 4 + 65536
+    return _int(options.get("limit_bytes", 1048576)) or 1048576
+
+
+def recipe_plan(recipe: str, options: Mapping[str, Any]) -> Plan:
+    """What to add, for input ``recipe_problems`` accepted."""
+    namespace = options.get("namespace") or []
+    return Plan(
+        name=recipe_name(recipe, options),
+        container=options.get("container") or f"kd-{recipe_name(recipe, options)}-{options['run_id']}",
+        namespaces=[namespace] if isinstance(namespace, str) else list(namespace),
+        args=recipe_args(recipe, options),
+        limit_bytes=log_limit(recipe, options),
+    )
+
+
+# Summaries of the records of the ephemeral_results lookup (one per pod, "output" the list of checks).
+
+
+def _checks(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The checks of a record, without the script's closing summary line."""
+    return [check for check in record.get("output") or [] if isinstance(check, Mapping) and check.get("check") != "summary"]
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on", "y", "t")
+    return bool(value)
+
+
+def recipe_summary(results: Sequence[Mapping[str, Any]], recipe: str, container: str) -> dict[str, Any]:
+    """``<role>_summary``: how many pods and checks, how many failed, which pods have not finished."""
+    outputs = [record.get("output") for record in results if record.get("output")]
+    return {
+        "recipe": recipe,
+        "container": container,
+        "pods": len(results),
+        "checks": sum(len(output) for output in outputs),
+        "failed_checks": sum(1 for record in results for check in _checks(record) if not check.get("ok")),
+        "unfinished_pods": [record.get("pod") for record in results if record.get("state") != "terminated"],
+    }
+
+
+def _counts(rows: Iterable[Mapping[str, Any]], key: Callable[[Mapping[str, Any]], str]) -> dict[str, dict[str, int]]:
+    groups: dict[str, dict[str, int]] = {}
+    for row in rows:
+        group = groups.setdefault(key(row), {"checks": 0, "failed_checks": 0})
+        group["checks"] += 1
+        group["failed_checks"] += 0 if row["ok"] else 1
+    return groups
+
+
+def fleet_summary(
+    records: Sequence[Mapping[str, Any]], *, run_id: str, recipe: str, label_selector: str, clusters: Sequence[str]
+) -> dict[str, Any]:
+    """Which checks fail where, grouped by cluster, namespace and node; each record carries its ``cluster``."""
+    unfinished = [
+        {key: record.get(key) for key in ("cluster", "namespace", "pod", "state", "reason", "error")}
+        for record in records
+        if record.get("state") != "terminated" or record.get("error")
+    ]
+    rows = [
+        {
+            "cluster": record.get("cluster"),
+            "namespace": record.get("namespace"),
+            "node": record.get("node") or "-",
+            "pod": record.get("pod"),
+            "check": check["check"],
+            "target": check.get("target", ""),
+            "ok": _truthy(check.get("ok")),
+            "detail": str(check.get("detail", "")),
+        }
+        for record in records
+        for check in _checks(record)
+        if "check" in check
+    ]
+    failures = [row for row in rows if not row["ok"]]
+    by_check: dict[str, dict[str, Any]] = {}
+    for row in failures:
+        entry = by_check.setdefault(f"{row['check']} {row['target']}", {"check": row["check"], "target": row["target"], "failed": 0, "where": []})
+        entry["failed"] += 1
+        entry["where"].append(f"{row['cluster']}/{row['namespace']}/{row['pod']}")
+    pods_by_cluster: dict[str, int] = {}
+    for record in records:
+        pods_by_cluster[record.get("cluster")] = pods_by_cluster.get(record.get("cluster"), 0) + 1
+    return {
+        "run_id": run_id,
+        "recipe": recipe,
+        "label_selector": label_selector,
+        "clusters": list(clusters),
+        "pods": len(records),
+        "pods_by_cluster": dict(sorted(pods_by_cluster.items())),
+        "checks": len(rows),
+        "failed_checks": len(failures),
+        "unfinished": unfinished,
+        "by_cluster": _counts(rows, lambda row: str(row["cluster"])),
+        "by_namespace": _counts(rows, lambda row: f"{row['cluster']}/{row['namespace']}"),
+        "by_node": _counts(rows, lambda row: f"{row['cluster']}/{row['node']}"),
+        "by_check": sorted(by_check.values(), key=lambda entry: entry["failed"], reverse=True),
+        "failures": failures,
+    }
+
+
+def _is_ready(pod: Mapping[str, Any]) -> bool:
+    statuses = [c.get("status") for c in pod.get("conditions") or [] if c.get("type") == "Ready"]
+    return bool(statuses) and statuses[0] == "True"
+
+
+def incident_summary(pods: Sequence[Mapping[str, Any]], recipes: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per pod for an incident report: status, restarts, warnings, and its recipes' checks."""
+    rows = []
+    for pod in pods:
+        app = [c for c in pod.get("containers") or [] if c.get("kind") != "ephemeral"]
+        total = failed = 0
+        unfinished = []
+        for name, recipe in recipes.items():
+            for record in recipe.get("results") or []:
+                if (record.get("namespace"), record.get("pod")) != (pod.get("namespace"), pod.get("pod")):
+                    continue
+                checks = _checks(record)
+                total += len(checks)
+                failed += sum(1 for check in checks if not check.get("ok"))
+                if record.get("state") != "terminated":
+                    unfinished.append(name)
+        rows.append(
+            {
+                "namespace": pod.get("namespace"),
+                "pod": pod.get("pod"),
+                "node": pod.get("node"),
+                "phase": pod.get("phase"),
+                "ready": _is_ready(pod),
+                "restarts": sum(c.get("restart_count") or 0 for c in app),
+                "last_terminations": [c["last_termination"].get("reason") for c in app if c.get("last_termination")],
+                "warning_events": sum(1 for event in pod.get("events") or [] if event.get("type") == "Warning"),
+                "checks": total,
+                "failed_checks": failed,
+                "unfinished_recipes": unfinished,
+                "error": pod.get("error"),
+            }
+        )
+    return rows
+
+
+def split_list(value: Any) -> list[Any]:
+    """A survey answer as a list: text becomes its items (separated by commas, blanks or lines); a list stays."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return LIST_ITEM.findall(value)
+    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        return list(value)
+    raise TypeError(f"expected a list or a text of items separated by commas, blanks or lines, got {type(value).__name__}: {value!r}")
+
+
+def attach_files(
+    results: Sequence[Mapping[str, Any]], stats: Sequence[Mapping[str, Any]], key: str = "pcap"
+) -> list[dict[str, Any]]:
+    """The records with the file written for each pod as ``key`` (``path``, ``size``, ``sha256``; null when none).
+
+    ``stats`` are the registered results of an ``ansible.builtin.stat`` loop over ``[record, check]`` pairs.
+    """
+    written = {}
+    for stat in stats:
+        if stat.get("skipped") or "stat" not in stat:
+            continue
+        record = stat["item"][0]
+        written[(record["namespace"], record["pod"])] = {
+            "path": stat["stat"].get("path"),
+            "size": stat["stat"].get("size"),
+            "sha256": stat["stat"].get("checksum"),
+        }
+    return [{**record, key: written.get((record.get("namespace"), record.get("pod")))} for record in results]
