@@ -162,12 +162,17 @@ def recipe_name(recipe: str, options: Mapping[str, Any]) -> str:
     return str(options.get("name", "")) if recipe == "main" else recipe
 
 
+def _no_problems(_options: Mapping[str, Any], _o: Naming) -> list[str]:
+    """A script of your own has no options beyond the shared ones."""
+    return []
+
+
 def recipe_problems(recipe: str, options: Mapping[str, Any], prefix: str = "recipe") -> list[str]:
     """Every problem of the input of the entry point ``recipe`` at once, each naming the option as ``<prefix>_<option>``."""
     name = recipe_name(recipe, options)
     o = Naming(name, prefix)
     problems = _selection_problems(options, o) + _container_problems(name, options, o) + _run_problems(options, o)
-    return problems + RECIPE_PROBLEMS.get(recipe, lambda _options, _o: [])(options, o)
+    return problems + RECIPE_PROBLEMS.get(recipe, _no_problems)(options, o)
 
 
 def recipe_failure(recipe: str, options: Mapping[str, Any], problems: Sequence[str], prefix: str = "recipe") -> str:
@@ -237,7 +242,7 @@ def _truthy(value: Any) -> bool:
 
 def recipe_summary(results: Sequence[Mapping[str, Any]], recipe: str, container: str) -> dict[str, Any]:
     """``<role>_summary``: how many pods and checks, how many failed, which pods have not finished."""
-    outputs = [record.get("output") for record in results if record.get("output")]
+    outputs: list[Sequence[Any]] = [record["output"] for record in results if record.get("output")]
     return {
         "recipe": recipe,
         "container": container,
@@ -287,7 +292,7 @@ def fleet_summary(
         entry = by_check.setdefault(f"{row['check']} {row['target']}", {"check": row["check"], "target": row["target"], "failed": 0, "where": []})
         entry["failed"] += 1
         entry["where"].append(f"{row['cluster']}/{row['namespace']}/{row['pod']}")
-    pods_by_cluster: dict[str, int] = {}
+    pods_by_cluster: dict[Any, int] = {}
     for record in records:
         pods_by_cluster[record.get("cluster")] = pods_by_cluster.get(record.get("cluster"), 0) + 1
     return {
