@@ -10,7 +10,6 @@ and failures.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -31,22 +30,15 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results impor
     validate_options,
     wants_log,
 )
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import Selection, select, selection_from
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import ReadRequest, select
 
 
 @dataclass(frozen=True)
-class ResultsRequest:
+class ResultsRequest(ReadRequest[Options]):
     """Which pods and containers, and how to collect them."""
 
-    selection: Selection
-    options: Options
-
-    @classmethod
-    def from_options(cls, pods: Iterable[str] | str | None, get: Callable[[str], Any]) -> ResultsRequest:
-        """From the module's ``pod`` and ``params.get``, or the lookup's terms and ``get_option``; checks every value."""
-        request = cls(selection_from(pods, get), options_from(get))
-        validate_options(request.options)
-        return request
+    read = staticmethod(options_from)
+    check = staticmethod(validate_options)
 
 
 class ResultsManager:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
@@ -45,6 +45,37 @@ class Selection:
     namespaces: tuple[str, ...] | None = ()
     label_selector: str | None = None
     field_selector: str | None = None
+
+
+OptionsT = TypeVar("OptionsT")
+
+
+@dataclass(frozen=True)
+class ReadRequest(Generic[OptionsT]):
+    """Pods chosen by the one selection model, and a reader's options (``read``, then ``check``).
+
+    A reader (results, snapshot) subclasses it and sets ``read`` and ``check``.
+    """
+
+    selection: Selection
+    options: OptionsT
+
+    @staticmethod
+    def read(get: Callable[[str], Any]) -> Any:
+        """The reader's options, read through ``get``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def check(opts: Any) -> None:
+        """Refuse options out of range, naming the option."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_options(cls, pods: Iterable[str] | str | None, get: Callable[[str], Any]) -> Any:
+        """From the module's ``pod`` and ``params.get``, or the lookup's terms and ``get_option``; checks every value."""
+        request = cls(selection_from(pods, get), cls.read(get))
+        cls.check(request.options)
+        return request
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ records.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._outcome import Outcome
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import Selection, select, selection_from
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import ReadRequest, select
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._snapshot import (
     EVENT_FIELD_SELECTOR,
     Options,
@@ -37,18 +36,11 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._snapshot impo
 
 
 @dataclass(frozen=True)
-class SnapshotRequest:
+class SnapshotRequest(ReadRequest[Options]):
     """Which pods, and how much of their events and logs."""
 
-    selection: Selection
-    options: Options
-
-    @classmethod
-    def from_options(cls, pods: Iterable[str] | str | None, get: Callable[[str], Any]) -> SnapshotRequest:
-        """From the module's ``pod`` and ``params.get``; checks every value."""
-        request = cls(selection_from(pods, get), options_from(get))
-        validate_options(request.options)
-        return request
+    read = staticmethod(options_from)
+    check = staticmethod(validate_options)
 
 
 def _result(future: Future[Any] | None) -> tuple[Any, KubedebugError | None]:

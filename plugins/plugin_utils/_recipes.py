@@ -73,16 +73,12 @@ def _selection_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
     all_namespaces = bool(options.get("all_namespaces", False))
     problems = []
     if bool(pod) == bool(selector):
-        problems.append(
-            f"give exactly one of {o('pod')} or {o('label_selector')} (got pod={_json(pod)}, label_selector={_json(selector)})"
-        )
+        problems.append(f"give exactly one of {o('pod')} or {o('label_selector')} (got pod={_json(pod)}, label_selector={_json(selector)})")
     is_list = isinstance(namespace, Sequence) and not isinstance(namespace, str)
     if not (isinstance(namespace, str) or _is_str_list(namespace)):
         problems.append(f"{o('namespace')} must be a namespace or a list of namespaces (got {_json(namespace)})")
     elif not namespace and not (selector and all_namespaces):
-        problems.append(
-            f"give {o('namespace')} (with {o('label_selector')}: a list of namespaces, or {o('all_namespaces')} true instead)"
-        )
+        problems.append(f"give {o('namespace')} (with {o('label_selector')}: a list of namespaces, or {o('all_namespaces')} true instead)")
     if is_list and not selector:
         problems.append(f"{o('pod')} is one pod: give its namespace as {o('namespace')}, not a list (got {_json(namespace)})")
     return problems
@@ -93,10 +89,7 @@ def _container_problems(name: str, options: Mapping[str, Any], o: Naming) -> lis
     container = options.get("container", "") or ""
     problems = []
     if not (isinstance(run_id, str) and DNS_LABEL.match(run_id)):
-        problems.append(
-            f"give a {o('run_id')} of lower-case letters, digits and '-', starting and ending with a letter or digit"
-            f" (got run_id={_json(run_id)})"
-        )
+        problems.append(f"give a {o('run_id')} of lower-case letters, digits and '-', starting and ending with a letter or digit (got run_id={_json(run_id)})")
     stem = f"kd-{name}-"
     if not container and len(stem + str(run_id or "")) > MAX_CONTAINER_NAME:
         problems.append(
@@ -151,9 +144,7 @@ RECIPE_PROBLEMS: dict[str, Callable[[Mapping[str, Any], Naming], list[str]]] = {
     "capture": _capture_problems,
     "filesystem": lambda options, o: _at_least(options, o, "max_bytes", 1, "must be at least 1"),
     "jvm": lambda options, o: _at_least(options, o, "pid", 0, "must be a process id, or 0 for every JVM of the target container"),
-    "python": lambda options, o: _at_least(
-        options, o, "pid", 0, "must be a process id, or 0 for every Python process of the target container"
-    ),
+    "python": lambda options, o: _at_least(options, o, "pid", 0, "must be a process id, or 0 for every Python process of the target container"),
 }
 
 
@@ -262,9 +253,7 @@ def _counts(rows: Iterable[Mapping[str, Any]], key: Callable[[Mapping[str, Any]]
     return groups
 
 
-def fleet_summary(
-    records: Sequence[Mapping[str, Any]], *, run_id: str, recipe: str, label_selector: str, clusters: Sequence[str]
-) -> dict[str, Any]:
+def fleet_summary(records: Sequence[Mapping[str, Any]], *, run_id: str, recipe: str, label_selector: str, clusters: Sequence[str]) -> dict[str, Any]:
     """Which checks fail where, grouped by cluster, namespace and node; each record carries its ``cluster``."""
     unfinished = [
         {key: record.get(key) for key in ("cluster", "namespace", "pod", "state", "reason", "error")}
@@ -364,9 +353,7 @@ def split_list(value: Any) -> list[Any]:
     raise TypeError(f"expected a list or a text of items separated by commas, blanks or lines, got {type(value).__name__}: {value!r}")
 
 
-def attach_files(
-    results: Sequence[Mapping[str, Any]], stats: Sequence[Mapping[str, Any]], key: str = "pcap"
-) -> list[dict[str, Any]]:
+def attach_files(results: Sequence[Mapping[str, Any]], stats: Sequence[Mapping[str, Any]], key: str = "pcap") -> list[dict[str, Any]]:
     """The records with the file written for each pod as ``key`` (``path``, ``size``, ``sha256``; null when none).
 
     ``stats`` are the registered results of an ``ansible.builtin.stat`` loop over ``[record, check]`` pairs.
