@@ -32,30 +32,50 @@ def test_every_import_of_plugins_points_down() -> None:
     assert "layer 2: API client" in done.stdout and "module_utils._client                     -> _errors\n" in done.stdout
 
 
-def test_an_upward_import_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+PREFIX = "ansible_collections.kubedebug.ephemeral.plugins.module_utils"
+
+
+def checker_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str]) -> ModuleType:
+    """The checker, pointed at a tree of module_utils files with the given sources."""
     checker = load_checker()
     plugins = tmp_path / "plugins" / "module_utils"
     plugins.mkdir(parents=True)
-    (plugins / "_errors.py").write_text("")
-    (plugins / "_client.py").write_text("from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import plan_pods\n")
-    (plugins / "_spec.py").write_text("from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError\n")
-    (plugins / "_stray.py").write_text("")
+    for name, source in files.items():
+        (plugins / name).write_text(source)
     monkeypatch.setattr(checker, "ROOT", tmp_path)
+    return checker
+
+
+def test_an_upward_import_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    checker = checker_over(
+        tmp_path,
+        monkeypatch,
+        {
+            "_errors.py": "",
+            "_client.py": f"from {PREFIX}._spec import plan_pods\n",
+            "_spec.py": f"from {PREFIX}._errors import KubedebugError\n",
+        },
+    )
     assert checker.main([]) == 1
     assert checker.layer_of("module_utils._spec") > checker.layer_of("module_utils._client")
     edges = {name: checker.imports_of(path) for name, path in checker.plugin_files().items()}
-    assert edges["module_utils._client"] == {"module_utils._spec"}
+    assert edges == {
+        "module_utils._client": {"module_utils._spec"},
+        "module_utils._errors": set(),
+        "module_utils._spec": {"module_utils._errors"},
+    }
 
 
 def test_the_upward_import_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    checker = load_checker()
-    plugins = tmp_path / "plugins" / "module_utils"
-    plugins.mkdir(parents=True)
-    (plugins / "_client.py").write_text("import ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec\n")
-    (plugins / "_spec.py").write_text("")
-    (plugins / "_stray.py").write_text("")
-    monkeypatch.setattr(checker, "ROOT", tmp_path)
+    files = {"_client.py": f"import {PREFIX}._spec\n", "_spec.py": "", "_stray.py": ""}
+    checker = checker_over(tmp_path, monkeypatch, files)
     assert checker.main([]) == 1
     err = capsys.readouterr().err
     assert "module_utils._client (layer 2) imports module_utils._spec (layer 4): arrows must point down" in err
     assert "module_utils._stray: not placed in a layer" in err
+
+
+def test_a_tree_whose_imports_point_down_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    checker = checker_over(tmp_path, monkeypatch, {"_errors.py": "", "_client.py": f"from {PREFIX}._errors import X\n"})
+    assert checker.main([]) == 0
+    assert "1 imports in 2 files, every one points down" in capsys.readouterr().err
