@@ -296,8 +296,9 @@ def prepare_recipe(
     Returns the output and the exit code, which the test hands to the debug
     containers as KWOK_EXIT_CODE so the simulated kubelet ends them with it.
     """
-    output, code = real_run(command, 60)
-    assert code is not None, f"{command[3]} did not finish"
+    # Bounded, and generous: the processes recipe reads all of /proc, which took 90 s on 2 loaded cores.
+    output, code = real_run(command, 240)
+    assert code is not None, f"{command[3]} did not finish within 240 s"
     log_file = tmp_path / f"{container}.log"
     log_file.write_text(cri_log(output))
     for namespace, pod in pods:
