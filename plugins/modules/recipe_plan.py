@@ -12,7 +12,7 @@ module: recipe_plan
 short_description: Check a recipe's input and plan its debug container (used by the recipe role)
 version_added: 0.1.0
 description:
-  - The first task of the C(kubedebug.ephemeral.recipe) role and of the roles built on it: it turns their variables
+  - The first task of the C(kubedebug.ephemeral.recipe) role and of the roles built on it; it turns their variables
     into the arguments of M(kubedebug.ephemeral.ephemeral_container). Playbooks normally use the roles, not this
     module.
   - Checks every option at once and fails with all problems, each naming the option to fix, joined by V(; ).
