@@ -217,7 +217,6 @@ def recipe_plan(recipe: str, options: Mapping[str, Any]) -> Plan:
     )
 
 
-
 # The incident_snapshot role's input (the incident_plan action): its checks and its run id.
 
 INCIDENT_PREFIX = "incident_snapshot"
@@ -319,6 +318,7 @@ def incident_plan(options: Mapping[str, Any]) -> IncidentPlan:
     """The run id and bundle directory, for input ``incident_problems`` accepted."""
     run_id = incident_run_id(options)
     return IncidentPlan(run_id=run_id, bundle=f"{_text(options, 'dest')}/{run_id}")
+
 
 # Summaries of the records of the ephemeral_results lookup (one per pod, "output" the list of checks).
 
