@@ -1,9 +1,9 @@
 # Copyright (c) kubedebug.ephemeral contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Private to this collection: what the recipe role plans and how its results are summarized (controller only).
+"""Private to this collection: what the recipe and incident_snapshot roles plan and how results are summarized (controller only).
 
-The ``recipe_plan`` action and the filters are thin front ends over these pure functions.
+The ``recipe_plan`` and ``incident_plan`` actions and the filters are thin front ends over these pure functions.
 """
 
 from __future__ import annotations
@@ -215,6 +215,109 @@ def recipe_plan(recipe: str, options: Mapping[str, Any]) -> Plan:
         args=recipe_args(recipe, options),
         limit_bytes=log_limit(recipe, options),
     )
+
+
+# The incident_snapshot role's input (the incident_plan action): its checks and its run id.
+
+INCIDENT_PREFIX = "incident_snapshot"
+# The keys of incident_snapshot_recipe_vars: the options of the recipe role's entry points it hands on.
+INCIDENT_RECIPE_VARS = ("recipe_names", "recipe_checks", "recipe_paths")
+RUN_ID_FROM_REASON = 40
+# Jinja's truncate keeps a text up to 5 characters longer than asked (its "truncate.leeway" policy). The role made its
+# run id with truncate(40, True, ''), so a reason of 41 to 45 characters gave a run id of that length: keep it so, or
+# a rerun of an incident taken before would get another run id and add its containers again.
+TRUNCATE_LEEWAY = 5
+
+
+@dataclass(frozen=True)
+class IncidentPlan:
+    """What the incident_snapshot role runs under: its run id and the bundle directory it writes."""
+
+    run_id: str
+    bundle: str
+
+
+def _text(options: Mapping[str, Any], option: str) -> str:
+    value = options.get(option)
+    return "" if value is None else str(value)
+
+
+def run_id_from_reason(reason: str) -> str:
+    """The run id made of ``reason``: lower case, every run of other characters than a-z, 0-9 and '-' one '-', no '-'
+    at either end, at most 40 characters (45 when that is all of it, as Jinja's truncate did)."""
+    run_id = re.sub(r"[^a-z0-9-]+", "-", reason.lower()).strip("-")
+    if len(run_id) > RUN_ID_FROM_REASON + TRUNCATE_LEEWAY:
+        run_id = run_id[:RUN_ID_FROM_REASON]
+    return run_id.rstrip("-")
+
+
+def incident_run_id(options: Mapping[str, Any]) -> str:
+    """The run id given, or the one made of the reason."""
+    return _text(options, "run_id") or run_id_from_reason(_text(options, "reason"))
+
+
+def max_incident_run_id(recipes: Sequence[Any]) -> int:
+    """The longest run id the debug containers kd-<recipe>-<run id> leave room for."""
+    return MAX_CONTAINER_NAME - len("kd-") - len("-") - max((len(str(recipe)) for recipe in recipes), default=0)
+
+
+def _incident_run_id_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
+    given, reason, run_id = _text(options, "run_id"), _text(options, "reason"), incident_run_id(options)
+    longest = max_incident_run_id(options.get("recipes") or [])
+    problems = []
+    if given and not DNS_LABEL.match(given):
+        problems.append(
+            f"give an {o('run_id')} of lower-case letters, digits and '-', starting and ending with a letter or digit,"
+            f" or leave it empty to make one of {o('reason')} (got {_json(options.get('run_id'))})"
+        )
+    if not given and reason.strip() and not run_id:
+        problems.append(f"{o('reason')} {_json(options.get('reason'))} has no letter or digit to make a run id of: set {o('run_id')}")
+    if len(run_id) > longest:
+        problems.append(
+            f"{o('run_id')} is too long: the debug containers kd-<recipe>-<run id> may have at most {MAX_CONTAINER_NAME}"
+            f" characters, so give at most {longest} (got {len(run_id)})"
+        )
+    return problems
+
+
+def incident_problems(options: Mapping[str, Any]) -> list[str]:
+    """Every problem of the incident_snapshot role's input at once, each naming the option as ``incident_snapshot_<option>``.
+
+    ``options`` are the role's options without the prefix (``namespace``, ``pod``, ``reason``, ``run_id``, ...).
+    """
+    o = Naming("", INCIDENT_PREFIX)
+    pod, selector = _text(options, "pod"), _text(options, "label_selector")
+    recipe_vars = options.get("recipe_vars")
+    problems = []
+    if not _text(options, "namespace"):
+        problems.append(f"give {o('namespace')}, the namespace of the pods")
+    if bool(pod) == bool(selector):
+        problems.append(
+            f"give exactly one of {o('pod')} or {o('label_selector')}"
+            f" (got pod={_json(options.get('pod'))}, label_selector={_json(options.get('label_selector'))})"
+        )
+    if not _text(options, "reason").strip():
+        problems.append(f"give {o('reason')}, the incident id or why the snapshot is taken")
+    problems += _incident_run_id_problems(options, o)
+    problems += _at_least(options, o, "events_limit", 0, "must be 0 (no events) or more")
+    problems += _at_least(options, o, "tail_lines", 1, "must be at least 1")
+    problems += _at_least(options, o, "wait_timeout", 0, "must be 0 or more seconds")
+    if not _text(options, "dest"):
+        problems.append(f"give {o('dest')}, the directory on the controller the bundle is written in")
+    if not isinstance(recipe_vars, Mapping) or set(recipe_vars) - set(INCIDENT_RECIPE_VARS):
+        keys = list(recipe_vars) if isinstance(recipe_vars, Mapping) else recipe_vars
+        problems.append(f"{o('recipe_vars')} takes recipe_names, recipe_checks and recipe_paths (got {_json(keys)})")
+    return problems
+
+
+def incident_failure(problems: Sequence[str]) -> str:
+    return f"{INCIDENT_PREFIX}: {'; '.join(problems)}"
+
+
+def incident_plan(options: Mapping[str, Any]) -> IncidentPlan:
+    """The run id and bundle directory, for input ``incident_problems`` accepted."""
+    run_id = incident_run_id(options)
+    return IncidentPlan(run_id=run_id, bundle=f"{_text(options, 'dest')}/{run_id}")
 
 
 # Summaries of the records of the ephemeral_results lookup (one per pod, "output" the list of checks).

@@ -9,7 +9,8 @@ Two layers refuse it, both run by ansible-playbook here (no cluster is needed):
 * the roles' own input checks for what a spec cannot say: exactly one of pod or label selector,
   the run id's form and length, negative numbers... The recipe role and the shims built on it
   check theirs with the ``kubedebug.ephemeral.recipe_plan`` action (task "Check the input"),
-  which returns every problem as ``problems``; incident_snapshot with an ``ansible.builtin.assert``.
+  incident_snapshot with the ``kubedebug.ephemeral.incident_plan`` action; both return every problem
+  as ``problems``.
   Each problem is named with the option the user set (``jvm_run_id``, not ``recipe_run_id``).
 
 The recipe role's entry points (``tasks_from``/``defaults_from`` dns, network, ...) are cases
@@ -47,7 +48,7 @@ ENTRY_POINTS = tuple(f"recipe.{name}" for name in RECIPE_ROLES)
 KUBECONFIG = "/nonexistent/kubedebug-unit-tests/kubeconfig"
 ARG_SPEC_TASK = "Validating arguments against arg spec 'main'"
 RECIPE_CHECK = "Check the input"
-PLAN_ACTION = "kubedebug.ephemeral.recipe_plan"
+PLAN_ACTIONS = ("kubedebug.ephemeral.recipe_plan", "kubedebug.ephemeral.incident_plan")
 PROFILES = "general, baseline, restricted, netadmin, sysadmin, legacy"
 # Asserts that check what the role did, not its input: no input makes them fail.
 NOT_INPUT_CHECKS = {("recipe.capture", "Check that each pcap written is the one captured")}
@@ -233,6 +234,9 @@ CHECK_CASES = (
           'incident_snapshot: incident_snapshot_recipe_vars takes recipe_names, recipe_checks and recipe_paths (got ["dns_names"])'),
     check("incident_snapshot", "empty-dest", {"incident_snapshot_dest": ""}, INCIDENT_CHECK,
           "incident_snapshot: give incident_snapshot_dest, the directory on the controller"),
+    check("incident_snapshot", "every-problem-at-once", {"incident_snapshot_namespace": "", "incident_snapshot_tail_lines": 0}, INCIDENT_CHECK,
+          "incident_snapshot: give incident_snapshot_namespace, the namespace of the pods; "
+          "incident_snapshot_tail_lines must be at least 1 (got 0)"),
 )  # fmt: skip
 
 GOOD_CASES = tuple(
@@ -362,11 +366,8 @@ def test_argument_spec_refuses(outcomes: dict[str, dict[str, Any]], case: Case) 
 @pytest.mark.parametrize("case", CHECK_CASES, ids=lambda case: case.id)
 def test_role_check_refuses(outcomes: dict[str, dict[str, Any]], case: Case) -> None:
     _task, result = refusal(outcomes, case)
-    if case.task == RECIPE_CHECK:
-        # The recipe_plan action refused it: every problem is in problems, and the message is all of them.
-        assert result["problems"] and result["msg"].endswith(": " + "; ".join(result["problems"])), result
-    else:
-        assert result["evaluated_to"] is False, result
+    # A plan action refused it: every problem is in problems, and the message is all of them.
+    assert result["problems"] and result["msg"].endswith(": " + "; ".join(result["problems"])), result
     # The problems are joined by "; ": only those of the case, a check that fires on good input would add its own.
     assert result["msg"].count("; ") == case.says[0].count("; "), result["msg"]
 
@@ -387,7 +388,7 @@ def test_every_role_and_input_check_has_cases() -> None:
     for path in ROLES.glob("*/tasks/*.yml"):
         role = path.parents[1].name if path.stem in ("main", "run") else f"{path.parents[1].name}.{path.stem}"
         for task in yaml.safe_load(path.read_text(encoding="utf-8")):
-            if "ansible.builtin.assert" in task or PLAN_ACTION in task:
+            if "ansible.builtin.assert" in task or any(action in task for action in PLAN_ACTIONS):
                 checks.add((role, task["name"].split(" and ")[0]))
     checked = {(case.role, case.task) for case in CHECK_CASES}
     assert checks - NOT_INPUT_CHECKS == checked
