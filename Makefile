@@ -14,7 +14,7 @@ help: ## list the targets
 test: ## everything: lint, sanity, unit and integration tests (builds what it needs)
 	@bash hack/test.sh
 
-lint: ## ruff, yamllint, ansible-lint, mypy (plugins/), shellcheck
+lint: ## ruff, yamllint, ansible-lint, mypy (plugins/), shellcheck, import graph
 	@bash hack/lint.sh
 
 sanity: ## ansible-test sanity on each controller in CONTROLLERS

@@ -2,6 +2,7 @@
 # Static checks with the "latest" controller venv:
 #   ruff check (pyproject.toml [tool.ruff]), yamllint (.yamllint), ansible-lint (.ansible-lint),
 #   mypy --strict on plugins/ (pyproject.toml [tool.mypy]), shellcheck on the shell scripts.
+#   hack/import-graph.py: every import of plugins/ points down a layer.
 # Runs every linter even if an earlier one fails; exits non-zero if any failed.
 set -euo pipefail
 
@@ -53,6 +54,7 @@ run yamllint "$bin/yamllint" --strict .
 run ansible-lint "$bin/ansible-lint" --strict
 run mypy mypy_plugins
 run shellcheck shellcheck_all
+run "import graph" "$bin/python" "$ROOT/hack/import-graph.py"
 
 if ((${#failed[@]})); then
     kd_log "failed: ${failed[*]}"

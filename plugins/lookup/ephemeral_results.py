@@ -48,6 +48,8 @@ notes:
 requirements:
   - kubernetes (the Python client) >= 24.2.0
 seealso:
+  - ref: ansible_collections.kubedebug.ephemeral.docsite.results
+    description: When to use the lookup and when the info module, and how recipes report their checks.
   - module: kubedebug.ephemeral.ephemeral_container_info
   - module: kubedebug.ephemeral.ephemeral_container
 """
