@@ -23,3 +23,18 @@ attributes:
     support: full
     platforms: posix
 """
+
+    # The role helpers (recipe_plan, incident_plan): action plugins that only check and plan, on the controller.
+    CONTROLLER_PLAN = r"""
+attributes:
+  check_mode:
+    support: full
+    details:
+      - It only reads its arguments (and a recipe's script), so check mode changes nothing.
+  diff_mode:
+    support: none
+  platform:
+    description: Runs on the controller only and never contacts the cluster.
+    support: full
+    platforms: posix
+"""

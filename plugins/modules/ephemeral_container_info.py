@@ -19,8 +19,8 @@ description:
 author:
   - kubedebug.ephemeral contributors (@kubedebug)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
   - kubedebug.ephemeral.attributes
+  - ansible.builtin.action_common_attributes
   - kubedebug.ephemeral.auth
   - kubedebug.ephemeral.selection
   - kubedebug.ephemeral.selection.modules

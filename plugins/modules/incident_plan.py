@@ -18,21 +18,11 @@ description:
   - Settles the run id, the given C(incident_snapshot_run_id) or one made of C(incident_snapshot_reason) in lower case,
     every run of other characters than letters, digits and V(-) replaced by one V(-), no V(-) at either end, at most
     40 characters (45 when that is the whole of it).
-  - Runs on the controller only and never contacts the cluster.
 author:
   - kubedebug.ephemeral contributors (@kubedebug)
 extends_documentation_fragment:
+  - kubedebug.ephemeral.attributes.controller_plan
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details:
-      - It only reads its arguments.
-  diff_mode:
-    support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   options:
     description:

@@ -16,21 +16,11 @@ description:
     into the arguments of M(kubedebug.ephemeral.ephemeral_container). Playbooks normally use the roles, not this
     module.
   - Checks every option at once and fails with all problems, each naming the option to fix, joined by V(; ).
-  - Runs on the controller only and never contacts the cluster.
 author:
   - kubedebug.ephemeral contributors (@kubedebug)
 extends_documentation_fragment:
+  - kubedebug.ephemeral.attributes.controller_plan
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details:
-      - It only reads its arguments and the recipe's script.
-  diff_mode:
-    support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   recipe:
     description:
