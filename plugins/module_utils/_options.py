@@ -9,10 +9,14 @@ wrong and what it must be, in the same words for every module and the lookup.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
+
+# A container name (and so a recipe's run id, part of one) is a DNS-1123 label: the API server refuses anything else.
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def check_limits(values: Mapping[str, Any]) -> None:

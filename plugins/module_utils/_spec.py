@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._options import DNS1123_LABEL
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._pods import container_names, pod_ref
 
 PROFILES = ("general", "baseline", "restricted", "netadmin", "sysadmin", "legacy")
@@ -78,7 +79,6 @@ LINUX_ONLY_SECURITY_FIELDS = (
 )
 
 MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 # Values the API server fills in when they are omitted; compared as filled so a
 # rerun of the same request is never reported as a change.

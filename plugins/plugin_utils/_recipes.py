@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._options import DNS1123_LABEL
+
 MAX_CONTAINER_NAME = 63
 # What a survey's free text list looks like: "a, b" or one per line.
 LIST_ITEM = re.compile(r"[^,\s]+")
@@ -88,7 +89,7 @@ def _container_problems(name: str, options: Mapping[str, Any], o: Naming) -> lis
     run_id = options.get("run_id")
     container = options.get("container", "") or ""
     problems = []
-    if not (isinstance(run_id, str) and DNS_LABEL.match(run_id)):
+    if not (isinstance(run_id, str) and DNS1123_LABEL.match(run_id)):
         problems.append(f"give a {o('run_id')} of lower-case letters, digits and '-', starting and ending with a letter or digit (got run_id={_json(run_id)})")
     stem = f"kd-{name}-"
     if not container and len(stem + str(run_id or "")) > MAX_CONTAINER_NAME:
@@ -96,12 +97,12 @@ def _container_problems(name: str, options: Mapping[str, Any], o: Naming) -> lis
             f"{o('run_id')} is too long: the debug container kd-{name}-<run id> may have at most {MAX_CONTAINER_NAME}"
             f" characters, so give at most {MAX_CONTAINER_NAME - len(stem)} (got {len(str(run_id))})"
         )
-    if container and not (DNS_LABEL.match(container) and len(container) <= MAX_CONTAINER_NAME):
+    if container and not (DNS1123_LABEL.match(container) and len(container) <= MAX_CONTAINER_NAME):
         problems.append(
             f"{o('container')} must be at most {MAX_CONTAINER_NAME} lower-case letters, digits and '-', starting and ending"
             f" with a letter or digit (got {_json(container)})"
         )
-    if not DNS_LABEL.match(name):
+    if not DNS1123_LABEL.match(name):
         problems.append(f"{o('name')} must be lower-case letters, digits and '-', as it is part of the container name (got {_json(name)})")
     return problems
 
@@ -265,7 +266,7 @@ def _incident_run_id_problems(options: Mapping[str, Any], o: Naming) -> list[str
     given, reason, run_id = _text(options, "run_id"), _text(options, "reason"), incident_run_id(options)
     longest = max_incident_run_id(options.get("recipes") or [])
     problems = []
-    if given and not DNS_LABEL.match(given):
+    if given and not DNS1123_LABEL.match(given):
         problems.append(
             f"give an {o('run_id')} of lower-case letters, digits and '-', starting and ending with a letter or digit,"
             f" or leave it empty to make one of {o('reason')} (got {_json(options.get('run_id'))})"
