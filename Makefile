@@ -6,13 +6,16 @@ CONTROLLERS ?= stable latest
 INTEGRATION_CONTROLLERS ?= stable latest
 export CONTROLLERS INTEGRATION_CONTROLLERS
 
-.PHONY: help test lint sanity unit integration binaries cluster-up cluster-down demo bench
+.PHONY: help test stress lint sanity unit integration binaries cluster-up cluster-down demo bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 test: ## everything: lint, sanity, unit and integration tests (builds what it needs)
 	@bash hack/test.sh
+
+stress: ## the reliability tests at full size (faults, throttling, races, generated input; tests/sizes.py)
+	@bash hack/stress.sh $(CONTROLLER)
 
 lint: ## ruff, yamllint, ansible-lint, mypy (plugins/), shellcheck, import graph
 	@bash hack/lint.sh
