@@ -15,6 +15,10 @@ KD_LOG_PREFIX="[cluster]"
 : "${KD_CLUSTER:=kubedebug}"
 : "${KD_NODES:=2}"
 : "${KWOK_VERSION:=0.8.0}"
+# API Priority and Fairness (and the in-flight limits) are off by default so that tests and
+# benchmarks measure the collection, not throttling; the throttling tests turn them on
+# in a cluster of their own (KD_APF=1).
+: "${KD_APF:=0}"
 export KWOK_WORKDIR=$KD_CACHE/kwok
 export PATH=$KD_BIN:$PATH GOTOOLCHAIN=local
 WD=$KWOK_WORKDIR/clusters/$KD_CLUSTER
@@ -67,7 +71,7 @@ options:
   kubectlBinary: $KD_BIN/kubectl
   kwokControllerBinary: $KD_BIN/kwok
   etcdBinary: $KD_BIN/etcd
-  disableQPSLimits: true
+  disableQPSLimits: $([ "$KD_APF" = 1 ] && echo false || echo true)
   # Per-pod Logs/Exec/Attach objects can be applied by tests; the cluster-wide
   # defaults below come from this file.
   enableCRDs: [Logs, Exec, Attach]
@@ -169,7 +173,10 @@ real_node() {
 
 down() {
   local pids
-  bash "$ROOT/hack/node.sh" down || true
+  # A cluster brought up without the real node (KD_REAL_NODE=0, e.g. the fault tests' own
+  # cluster) must leave alone the host-wide resources (pod bridge, /etc/hosts entry) that
+  # another cluster's real node uses.
+  if [ "${KD_REAL_NODE:-1}" != 0 ]; then bash "$ROOT/hack/node.sh" down || true; fi
   pids=$(our_pids)
   if [ -d "$WD" ]; then
     quiet kwokctl delete cluster --name "$KD_CLUSTER" || true

@@ -304,10 +304,23 @@ class EphemeralClient:
             names = [c.get("name") for c in ((current or {}).get("spec") or {}).get("ephemeralContainers") or []]
             return current if name in names else None
 
+        def translate(exc: ApiException) -> KubedebugError:
+            if exc.status == 409 and precondition:
+                return KubedebugError(
+                    f"pod {namespace}/{pod}: changed since it was read (resourceVersion {precondition}); "
+                    f"ephemeral container {name!r} was not added by this request",
+                    status=409,
+                )
+            return translate_api_error(exc, namespace=namespace, pod=pod, container=name, verb="patch", resource="pods/ephemeralcontainers")
+
+        # A PATCH with a resourceVersion precondition that failed will fail again: the
+        # caller reads the pod anew and decides (someone else may have added the container).
+        precondition = (body.get("metadata") or {}).get("resourceVersion")
         return self._retrying(
             call,
-            lambda exc: translate_api_error(exc, namespace=namespace, pod=pod, container=name, verb="patch", resource="pods/ephemeralcontainers"),
+            translate,
             before_retry=already_added,
+            retry_statuses=RETRY_STATUSES - {409} if precondition else RETRY_STATUSES,
         )
 
     def annotate(self, namespace: str, pod: str, annotations: Mapping[str, str], *, dry_run: bool) -> None:
@@ -449,13 +462,14 @@ class EphemeralClient:
         translate: Callable[[ApiException], KubedebugError],
         *,
         before_retry: Callable[[], T | None] | None = None,
+        retry_statuses: frozenset[int] = RETRY_STATUSES,
     ) -> T:
         attempt = 0
         while True:
             try:
                 return call()
             except ApiException as exc:
-                if exc.status not in RETRY_STATUSES or attempt >= self.retries:
+                if exc.status not in retry_statuses or attempt >= self.retries:
                     raise translate(exc) from exc
                 delay = self._retry_after(exc) or self.backoff * (2**attempt)
             except (Urllib3HTTPError, ConnectionError) as exc:

@@ -42,11 +42,15 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import (
     Request,
     audit_annotation,
     patch_body,
+    plan_pod,
     plan_pods,
     validate_request,
 )
 
 ACTIONS = ("added", "unchanged", "conflict", "failed", "would_add")
+# How often one pod is read and patched again when it changed between the read and the PATCH.
+CONFLICT_ATTEMPTS = 5
+ADDED_MEANWHILE = "already present: another run added it while this one was adding it (this run changed nothing)"
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,8 @@ class EphemeralContainerManager:
         self.check_mode = check_mode
         self.diff = diff
         self.now = now
+        # The pod as last read after a 409, for the record of a pod another run changed.
+        self._last_read: dict[tuple[str, str], dict[str, Any]] = {}
 
     def run(self) -> Outcome:
         req = self.request
@@ -213,15 +219,16 @@ class EphemeralContainerManager:
         if plan.action != ADD or plan.spec is None:  # every other action returned above
             raise KubedebugError(f"pod {plan.namespace}/{plan.pod}: internal error: unexpected plan {plan.action!r}")
         try:
-            answer = self.client.add_ephemeral(
-                plan.namespace,
-                plan.pod,
-                patch_body(plan.existing_names, plan.spec),
-                name=name,
-                dry_run=self.check_mode,
-            )
+            answer = self._patch(plan)
         except KubedebugError as exc:
             return container_record(plan, name, "failed", False, exc.msg, pod)
+        if isinstance(answer, Plan):
+            # Another run got there first: this one changed nothing, and says so.
+            if answer.action == UNCHANGED:
+                return container_record(answer, name, "unchanged", False, ADDED_MEANWHILE, self._last_read.get((plan.namespace, plan.pod)))
+            if answer.action == CONFLICT:
+                return container_record(answer, name, "conflict", False, answer.msg, self._last_read.get((plan.namespace, plan.pod)))
+            return container_record(answer, name, "failed", False, answer.msg, self._last_read.get((plan.namespace, plan.pod)))
         action = "would_add" if self.check_mode else "added"
         msg = "would be added (the API server accepted a dry run)" if self.check_mode else "added"
         if annotations:
@@ -232,6 +239,39 @@ class EphemeralContainerManager:
                 why = f"{msg}, but recording the audit annotation failed: {exc.msg}"
                 return container_record(plan, name, "failed", True, why, answer)
         return container_record(plan, name, action, True, msg, answer)
+
+    def _patch(self, plan: Plan) -> dict[str, Any] | Plan:
+        """PATCH the container in, with the pod's resourceVersion as a precondition.
+
+        On 409 (the pod changed since it was read) the pod is read and planned anew:
+        the answer is then either the pod as patched on a later attempt, or the new
+        plan when adding is no longer the thing to do (someone else added the
+        container, or the pod went away). Bounded: a pod that changes under every
+        attempt fails with the last 409's message.
+        """
+        name = self.request.container.container
+        for attempt in range(CONFLICT_ATTEMPTS):
+            if plan.spec is None:  # only ADD plans reach here
+                raise KubedebugError(f"pod {plan.namespace}/{plan.pod}: internal error: an ADD plan without a spec")
+            try:
+                return self.client.add_ephemeral(
+                    plan.namespace,
+                    plan.pod,
+                    patch_body(plan.existing_names, plan.spec, plan.resource_version),
+                    name=name,
+                    dry_run=self.check_mode,
+                )
+            except KubedebugError as exc:
+                if exc.status != 409 or attempt == CONFLICT_ATTEMPTS - 1:
+                    raise
+            current = self.client.read_pod(plan.namespace, plan.pod)
+            if current is None:
+                return Plan(plan.namespace, plan.pod, REFUSE, msg=f"pod {plan.namespace}/{plan.pod}: deleted while the container was being added")
+            self._last_read[(plan.namespace, plan.pod)] = current
+            plan = plan_pod(self.request.container, current)
+            if plan.action != ADD:
+                return plan
+        raise KubedebugError(f"pod {plan.namespace}/{plan.pod}: internal error: no attempt left")  # the loop returns or raises
 
     def _wait(self, results: list[dict[str, Any]]) -> None:
         req = self.request

@@ -126,6 +126,9 @@ class Plan:
     spec: dict[str, Any] | None = None
     existing_names: list[str] = field(default_factory=list)
     differences: list[str] = field(default_factory=list)
+    # The pod's resourceVersion when it was read: the PATCH carries it as a precondition,
+    # so that two runs racing to add the same container cannot both report "added".
+    resource_version: str | None = None
 
 
 def normalize_env(env: Any) -> list[dict[str, Any]] | None:
@@ -450,7 +453,7 @@ def plan_pod(req: Request, pod: Mapping[str, Any]) -> Plan:
                 f"it is a Windows pod, which refuses the Linux-only securityContext field(s) {', '.join(linux_only)} "
                 f"(set by profile {req.profile!r} or security_context): use profile: baseline",
             )
-    return Plan(namespace, name, ADD, msg="", spec=desired, existing_names=ephemeral)
+    return Plan(namespace, name, ADD, msg="", spec=desired, existing_names=ephemeral, resource_version=meta.get("resourceVersion"))
 
 
 def plan_pods(req: Request, pods: Iterable[Mapping[str, Any]]) -> list[Plan]:
@@ -458,15 +461,22 @@ def plan_pods(req: Request, pods: Iterable[Mapping[str, Any]]) -> list[Plan]:
     return sorted((plan_pod(req, p) for p in pods), key=lambda p: (p.namespace, p.pod))
 
 
-def patch_body(existing_names: list[str], spec: Mapping[str, Any]) -> dict[str, Any]:
+def patch_body(existing_names: list[str], spec: Mapping[str, Any], resource_version: str | None = None) -> dict[str, Any]:
     """The strategic-merge patch that appends ``spec``.
 
     Without ``$setElementOrder`` the API server's strategic merge puts the new
     entry first (seen on 1.36); with it, the new one goes last, as kubectl's
-    two-way merge patch does.
+    two-way merge patch does. With ``resource_version`` the server applies the
+    patch only to that version of the pod and answers 409 Conflict otherwise: a
+    strategic merge of an entry that is already there succeeds silently, so
+    without the precondition two runs adding the same container at once would
+    both be told their PATCH worked.
     """
     order = [{"name": n} for n in existing_names if n != spec["name"]] + [{"name": spec["name"]}]
-    return {"spec": {"$setElementOrder/ephemeralContainers": order, "ephemeralContainers": [dict(spec)]}}
+    body: dict[str, Any] = {"spec": {"$setElementOrder/ephemeralContainers": order, "ephemeralContainers": [dict(spec)]}}
+    if resource_version:
+        body["metadata"] = {"resourceVersion": resource_version}
+    return body
 
 
 # Where the audit record of an added container lives: pod metadata, never its spec.

@@ -43,6 +43,9 @@ attributes:
     support: full
     details:
       - A container whose name already exists in the pod is never added again (RV(pods[].action=unchanged)).
+      - Two runs adding the same container to the same pod at once agree on who added it. Each PATCH carries
+        the pod's C(resourceVersion) as a precondition, so the run that loses the race gets 409 Conflict, reads
+        the pod again and reports V(unchanged), never V(added) a second time.
 options:
   container:
     description:
@@ -278,7 +281,8 @@ pods:
       sample: debug
     action:
       description:
-        - V(added), V(unchanged) (already present with the same spec), V(conflict) (present with another spec),
+        - V(added), V(unchanged) (already present with the same spec, possibly added by another run at the same time),
+          V(conflict) (present with another spec),
           V(failed) (refused, or added but the wait or the audit annotation failed; see RV(pods[].msg)), or
           V(would_add) in check mode.
       type: str

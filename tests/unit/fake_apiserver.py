@@ -117,7 +117,7 @@ class FakeCluster:
                 data = data[: int(query["limitBytes"][0])]
             return 200, data
         if method == "PATCH" and sub == "/ephemeralcontainers":
-            return 200, self._add_ephemeral(namespace, name, body, dry_run=query.get("dryRun") == ["All"])
+            return self._add_ephemeral(namespace, name, body, dry_run=query.get("dryRun") == ["All"])
         if method == "PATCH" and sub is None:
             pod = self.pods[(namespace, name)] if query.get("dryRun") != ["All"] else self.pod(namespace, name)
             pod["metadata"].setdefault("annotations", {}).update(body["metadata"]["annotations"])
@@ -138,8 +138,14 @@ class FakeCluster:
             items.append(item)
         return {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "42"}, "items": items}
 
-    def _add_ephemeral(self, namespace: str, name: str, body: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
+    def _add_ephemeral(self, namespace: str, name: str, body: dict[str, Any], *, dry_run: bool) -> tuple[int, dict[str, Any]]:
         pod = self.pod(namespace, name)
+        # A resourceVersion in the patch is a precondition, as on the API server.
+        wanted = (body.get("metadata") or {}).get("resourceVersion")
+        current = pod["metadata"].get("resourceVersion")
+        if wanted is not None and wanted != current:
+            return 409, status_body(409, f'Operation cannot be fulfilled on pods "{name}": the object has been modified; please apply your changes to the latest version and try again')
+        pod["metadata"]["resourceVersion"] = str(int(current or 0) + 1)
         spec = pod["spec"]
         for container in body["spec"]["ephemeralContainers"]:
             stored = dict(container)
@@ -153,7 +159,7 @@ class FakeCluster:
                     {"name": container["name"], "image": container["image"], "ready": False, "restartCount": 0, "state": copy.deepcopy(self.kubelet_state)}
                 )
             self.pods[(namespace, name)] = pod
-        return answer
+        return 200, answer
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

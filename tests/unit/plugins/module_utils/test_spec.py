@@ -557,6 +557,7 @@ def test_plan_pod_add_to_plain_pod(plain_pod: dict[str, Any]) -> None:
         },
         existing_names=[],
         differences=[],
+        resource_version=plain_pod["metadata"]["resourceVersion"],
     )
 
 
@@ -1069,6 +1070,12 @@ def test_patch_body_first_container() -> None:
             "ephemeralContainers": [{"name": "debug"}],
         }
     }
+
+
+def test_patch_body_with_resource_version_is_a_precondition() -> None:
+    body = patch_body([], {"name": "debug"}, "4711")
+    assert body["metadata"] == {"resourceVersion": "4711"}
+    assert "metadata" not in patch_body([], {"name": "debug"})
 
 
 def test_patch_body_never_lists_a_name_twice() -> None:

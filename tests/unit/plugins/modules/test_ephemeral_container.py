@@ -62,7 +62,11 @@ def test_adds_the_container_with_one_strict_strategic_merge_patch(cluster: Any, 
     ]
     (patch,) = patches(cluster)
     assert patch["content_type"] == SMP
-    assert patch["body"] == {"spec": {"$setElementOrder/ephemeralContainers": [{"name": "debug"}], "ephemeralContainers": [DEBUG_SPEC]}}
+    assert patch["body"] == {
+        # The pod's resourceVersion as listed: a precondition, so that a concurrent run cannot be told "added" too.
+        "metadata": {"resourceVersion": load_pod("plain")["metadata"]["resourceVersion"]},
+        "spec": {"$setElementOrder/ephemeralContainers": [{"name": "debug"}], "ephemeralContainers": [DEBUG_SPEC]},
+    }
     [record] = result["pods"]
     assert {k: record[k] for k in ("namespace", "pod", "container", "action", "changed", "msg", "spec")} == {
         "namespace": NS,
@@ -370,3 +374,47 @@ def test_an_unexpected_error_is_a_message_not_a_traceback(cluster: Any, run_modu
     result = run_module(main, dict(KUBECTL_DEBUG, namespace=NS, pod="plain"))
     assert result["rc"] == 1 and result["msg"] == "unexpected error: ValueError: boom"
     assert "pods" not in result  # nothing was decided, so nothing is reported as done
+
+
+# --------------------------------------------------------------------------- racing another run
+
+
+def _meanwhile(monkeypatch: pytest.MonkeyPatch, cluster: Any, change: Any) -> None:
+    """Run ``change`` on the stored pod between the module's LIST and its first PATCH, as another client would."""
+    from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
+
+    original = EphemeralClient.add_ephemeral
+    done: list[bool] = []
+
+    def racing(self: Any, namespace: str, pod: str, body: Any, **kwargs: Any) -> Any:
+        if not done:
+            done.append(True)
+            with cluster.lock:
+                stored = cluster.pods[(namespace, pod)]
+                change(stored)
+                stored["metadata"]["resourceVersion"] = str(int(stored["metadata"]["resourceVersion"]) + 1)
+        return original(self, namespace, pod, body, **kwargs)
+
+    monkeypatch.setattr(EphemeralClient, "add_ephemeral", racing)
+
+
+def test_another_run_adding_it_first_makes_this_one_unchanged(cluster: Any, run_module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    _meanwhile(monkeypatch, cluster, lambda pod: pod["spec"].setdefault("ephemeralContainers", []).append(dict(DEBUG_SPEC, terminationMessagePath="/dev/termination-log", resources={})))
+    result = run_module(main, dict(KUBECTL_DEBUG, namespace=NS, pod="plain", wait="none"))
+    assert result["rc"] == 0 and result["changed"] is False, result
+    [record] = result["pods"]
+    assert record["action"] == "unchanged" and record["changed"] is False
+    assert "another run added it" in record["msg"]
+    # One refused PATCH (409, stale resourceVersion), one GET to see why, and nothing stored twice.
+    assert [c[0] for c in cluster.calls()] == ["GET", "PATCH", "GET"]
+    assert [c["name"] for c in cluster.pods[(NS, "plain")]["spec"]["ephemeralContainers"]] == ["debug"]
+
+
+def test_a_pod_that_changed_otherwise_is_read_and_patched_again(cluster: Any, run_module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    _meanwhile(monkeypatch, cluster, lambda pod: pod["metadata"].setdefault("labels", {}).update(touched="yes"))
+    result = run_module(main, dict(KUBECTL_DEBUG, namespace=NS, pod="plain", wait="none"))
+    assert result["rc"] == 0 and result["changed"] is True, result
+    [record] = result["pods"]
+    assert record["action"] == "added"
+    assert [c[0] for c in cluster.calls()] == ["GET", "PATCH", "GET", "PATCH"]
+    assert [c["name"] for c in cluster.pods[(NS, "plain")]["spec"]["ephemeralContainers"]] == ["debug"]
