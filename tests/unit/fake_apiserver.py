@@ -144,7 +144,8 @@ class FakeCluster:
         wanted = (body.get("metadata") or {}).get("resourceVersion")
         current = pod["metadata"].get("resourceVersion")
         if wanted is not None and wanted != current:
-            return 409, status_body(409, f'Operation cannot be fulfilled on pods "{name}": the object has been modified; please apply your changes to the latest version and try again')
+            modified = "the object has been modified; please apply your changes to the latest version and try again"
+            return 409, status_body(409, f'Operation cannot be fulfilled on pods "{name}": {modified}')
         pod["metadata"]["resourceVersion"] = str(int(current or 0) + 1)
         spec = pod["spec"]
         for container in body["spec"]["ephemeralContainers"]:

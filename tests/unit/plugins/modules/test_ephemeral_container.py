@@ -399,7 +399,8 @@ def _meanwhile(monkeypatch: pytest.MonkeyPatch, cluster: Any, change: Any) -> No
 
 
 def test_another_run_adding_it_first_makes_this_one_unchanged(cluster: Any, run_module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    _meanwhile(monkeypatch, cluster, lambda pod: pod["spec"].setdefault("ephemeralContainers", []).append(dict(DEBUG_SPEC, terminationMessagePath="/dev/termination-log", resources={})))
+    stored = dict(DEBUG_SPEC, terminationMessagePath="/dev/termination-log", resources={})
+    _meanwhile(monkeypatch, cluster, lambda pod: pod["spec"].setdefault("ephemeralContainers", []).append(stored))
     result = run_module(main, dict(KUBECTL_DEBUG, namespace=NS, pod="plain", wait="none"))
     assert result["rc"] == 0 and result["changed"] is False, result
     [record] = result["pods"]
