@@ -149,7 +149,7 @@ options:
       - With O(allowed_images) set, an image that is not a valid reference (upper case in the path, whitespace, a second
         tag) is refused. An image with both a tag and a digest is pulled by the digest alone, so it is allowed only when
         a pattern also matches it without the tag (V(name@sha256:...)) or names that digest; a pattern such as
-        V(registry\.example\.com/tools/.*) allows both forms.
+        V(registry\\.example\\.com/tools/.*) allows both forms.
       - O(spec_override) can never set the image, in any spelling of the key.
       - Set it with C(module_defaults) for this module (not for the group C(group/kubedebug.ephemeral.k8s), whose
         other modules do not take it) to keep on-call staff to vetted debug images.

@@ -136,6 +136,9 @@ emit_check resolve kubernetes.default.svc true ""
 """
 
 
+KEEP_RECIPE_FACTS = {"hostile_results": "{{ recipe_results }}", "hostile_summary": "{{ recipe_summary }}"}
+
+
 def md_rows(text: str) -> list[list[str]]:
     """The Markdown table rows of ``text``, split into cells the way GitHub does (an escaped pipe stays in its cell)."""
     rows = []
@@ -177,8 +180,7 @@ def test_hostile_output_stays_text_from_container_to_reports(cluster: Cluster, n
             recipe_image=BUSYBOX_IMAGE, recipe_script=HOSTILE_SCRIPT, recipe_args=[str(marker)], recipe_target_container="",
         ),
         # Kept: the incident role runs the recipe role again, which sets recipe_results anew.
-        {"name": "Keep the recipe's facts", "ansible.builtin.set_fact": {"hostile_results": "{{ recipe_results }}",
-                                                                          "hostile_summary": "{{ recipe_summary }}"}},
+        {"name": "Keep the recipe's facts", "ansible.builtin.set_fact": KEEP_RECIPE_FACTS},
         # The info module's result, registered and used by later tasks.
         {"name": "Read it as a task", INFO: {**auth, "pod": [f"{namespace}/victim"], "container": ["kd-hostile-hostile"], "logs": True,
                                              "parse": "json_lines"}, "register": "info"},
