@@ -38,8 +38,10 @@ options:
     description:
       - How to turn the logs into the record's C(output). V(raw) is the text, V(lines) a list of lines, V(json) one JSON
         document, V(json_lines) a list with one JSON value per non-empty line.
-      - A parse failure is reported in the record's C(parse_error), never raised. When the record's C(truncated) is
-        true, the cut last line is left out before parsing.
+      - A parse failure is reported in the record's C(parse_error) and C(bad_lines), never raised. With V(json_lines) a
+        line that is not JSON (a warning, a torn write) is skipped and every other line is still parsed.
+      - When the record's C(truncated) is true, the cut last line is left out before parsing and reported as the
+        record's C(partial_line). Bytes that are not UTF-8 are replaced with U+FFFD and counted in C(invalid_utf8).
     type: str
     choices: [raw, lines, json, json_lines]
     default: raw

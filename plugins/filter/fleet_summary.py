@@ -64,6 +64,13 @@ _value:
       description: The pods whose debug container did not terminate or whose results could not be read.
       type: list
       elements: dict
+    unparsed:
+      description:
+        - The pods whose output was not all parsed, each with C(cluster), C(namespace), C(pod), C(parse_error), how many
+          C(bad_lines) (lines that are not JSON) and whether its last line was cut (C(partial_line)). Their other lines
+          are parsed and counted all the same.
+      type: list
+      elements: dict
     by_cluster: {description: "Cluster -> C(checks) and C(failed_checks).", type: dict}
     by_namespace: {description: "C(<cluster>/<namespace>) -> C(checks) and C(failed_checks).", type: dict}
     by_node: {description: "C(<cluster>/<node>) -> C(checks) and C(failed_checks).", type: dict}

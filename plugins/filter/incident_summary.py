@@ -49,6 +49,10 @@ _value:
     checks: {description: "How many recipe checks ran in it (the scripts' C(summary) lines not counted).", type: int}
     failed_checks: {description: How many of them failed., type: int}
     unfinished_recipes: {description: The recipes whose debug container has not terminated., type: list, elements: str}
+    unparsed_recipes:
+      description: The recipes whose output in this pod was not all parsed (lines that are not JSON, or a cut last line).
+      type: list
+      elements: str
     error: {description: What could not be read of the pod, or null., type: str}
 """
 

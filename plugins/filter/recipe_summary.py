@@ -60,6 +60,13 @@ _value:
       description: The pods whose debug container has not terminated.
       type: list
       elements: str
+    unparsed_pods:
+      description:
+        - The pods whose output was not all parsed - lines that are not JSON (the record's C(bad_lines)) or a last line
+          cut by C(limit_bytes) (C(partial_line)). Their other lines are parsed and counted all the same; a check may be
+          among the lines that were not.
+      type: list
+      elements: str
 """
 
 from typing import Any

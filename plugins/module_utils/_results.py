@@ -10,11 +10,12 @@ bytes in, records out. ``_results_manager.ResultsManager`` does the I/O.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import first_of
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._options import (
@@ -32,8 +33,17 @@ DEFAULT_LIMIT_BYTES = 1024 * 1024
 
 RECORD_KEYS = (
     "namespace", "pod", "node", "container", "image", "target_container", "state", "reason", "message", "exit_code",
-    "started_at", "finished_at", "duration_seconds", "logs", "output", "truncated", "parse_error", "error",
+    "started_at", "finished_at", "duration_seconds", "logs", "output", "truncated", "parse_error", "bad_lines",
+    "partial_line", "invalid_utf8", "error",
 )  # fmt: skip
+# Container output is untrusted and may be huge: a record quotes at most this much of a line it could not use, and
+# lists at most this many such lines (parse_error counts them all; logs has them whole).
+QUOTE_CHARS = 200
+MAX_BAD_LINES = 100
+# How many bad line numbers parse_error names before it says "and N more".
+MAX_NAMED_LINES = 20
+_REPLACEMENT = "\ufffd"
+_ENCODED_REPLACEMENT = _REPLACEMENT.encode()
 
 
 @dataclass(frozen=True)
@@ -84,31 +94,64 @@ def validate_options(opts: Options) -> None:
     check_wait_and_parallel(opts.wait_timeout, opts.parallel)
 
 
-def parse_output(text: str, mode: str) -> tuple[Any, str | None]:
-    """Parse log text; returns ``(output, error)`` and never raises on bad content."""
+class Parsed(NamedTuple):
+    """What ``parse_output`` made of a log: the output, a readable summary of what failed, and the lines that did."""
+
+    output: Any
+    error: str | None = None
+    bad_lines: tuple[dict[str, Any], ...] = ()
+
+
+def _bad_line(number: int, line: str, exc: ValueError) -> dict[str, Any]:
+    return {"line": number, "text": line[:QUOTE_CHARS], "error": str(exc)}
+
+
+def _json_lines_error(bad: list[dict[str, Any]], total: int) -> str | None:
+    """``parse_error`` for JSON Lines: how many lines failed, which, and why the first one did."""
+    if not bad:
+        return None
+    first = bad[0]
+    detail = f"{first['error']}: {first['text']!r}"
+    if total == 1:
+        return f"line {first['line']} is not JSON: {detail}"
+    named = ", ".join(str(b["line"]) for b in bad[:MAX_NAMED_LINES])
+    more = f" and {total - MAX_NAMED_LINES} more" if total > MAX_NAMED_LINES else ""
+    listed = f"bad_lines has the first {len(bad)}" if total > len(bad) else "see bad_lines"
+    return f"{total} lines are not JSON (lines {named}{more}; {listed}); every other line was parsed. Line {first['line']}: {detail}"
+
+
+def parse_output(text: str, mode: str) -> Parsed:
+    """Parse log text; never raises on bad content, and a bad line never costs the good lines around it."""
     if mode == "raw":
-        return text, None
+        return Parsed(text)
     # Log lines end in "\n" only; str.splitlines() would also break JSON strings
     # that hold U+2028, U+2029 or U+0085 unescaped (which JSON allows).
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     if lines and lines[-1] == "":
         lines.pop()
     if mode == "lines":
-        return lines, None
+        return Parsed(lines)
     if mode == "json":
         try:
-            return json.loads(text), None
-        except ValueError as exc:
-            return None, f"logs are not one JSON document: {exc}"
+            return Parsed(json.loads(text))
+        except json.JSONDecodeError as exc:
+            where = exc.lineno if lines else 1
+            line = lines[where - 1] if 0 < where <= len(lines) else ""
+            return Parsed(None, f"logs are not one JSON document: {exc}", (_bad_line(where, line, exc),))
     out = []
+    bad: list[dict[str, Any]] = []
+    total = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             out.append(json.loads(line))
         except ValueError as exc:
-            return out, f"line {number} is not JSON: {exc}: {line[:200]!r}"
-    return out, None
+            # A warning or a torn write between good lines: note it and go on, so that nothing after it is lost.
+            total += 1
+            if len(bad) < MAX_BAD_LINES:
+                bad.append(_bad_line(number, line, exc))
+    return Parsed(out, _json_lines_error(bad, total), tuple(bad))
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:
@@ -123,7 +166,7 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
 
 def empty_record(namespace: str, pod: str, container: str | None, error: str | None = None) -> dict[str, Any]:
     record: dict[str, Any] = dict.fromkeys(RECORD_KEYS)
-    record.update(namespace=namespace, pod=pod, container=container, truncated=False, error=error)
+    record.update(namespace=namespace, pod=pod, container=container, truncated=False, bad_lines=[], invalid_utf8=0, error=error)
     return record
 
 
@@ -166,17 +209,40 @@ def sort_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(records, key=lambda r: (r["namespace"], r["pod"], r["container"] or ""))
 
 
+def decode_log(data: bytes, truncated: bool) -> tuple[str, int]:
+    """The log as text and how many invalid UTF-8 sequences in it were replaced with U+FFFD.
+
+    A log that ``limit_bytes`` cut may end inside a character: those last bytes are not
+    counted as invalid, and not shown, since the rest of the character was never read.
+    """
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(data, final=not truncated)
+    # U+FFFD the container itself wrote arrives as valid UTF-8 (EF BF BD, which never continues another sequence).
+    return text, text.count(_REPLACEMENT) - data.count(_ENCODED_REPLACEMENT)
+
+
+def _partial_line(text: str) -> dict[str, Any] | None:
+    """The last line of a log that limit_bytes cut, when it has no newline yet: it is left out of the output."""
+    cut = text.rfind("\n") + 1
+    if cut == len(text):
+        return None
+    return {"line": text.count("\n", 0, cut) + 1, "text": text[cut : cut + QUOTE_CHARS], "chars": len(text) - cut}
+
+
 def apply_log(record: dict[str, Any], data: bytes | None, opts: Options) -> None:
     """Put one container's log (``None``: there was none to read) and its parsed output into ``record``."""
     if data is None:
         return
-    record["truncated"] = opts.limit_bytes is not None and len(data) >= opts.limit_bytes
-    text = data.decode("utf-8", errors="replace")
-    record["logs"] = text
-    if opts.parse != "raw" and record["truncated"]:
-        # The last line was cut by limit_bytes: parse whole lines only.
-        text = text[: text.rfind("\n") + 1]
-    record["output"], record["parse_error"] = parse_output(text, opts.parse)
+    truncated = opts.limit_bytes is not None and len(data) >= opts.limit_bytes
+    text, invalid = decode_log(data, truncated)
+    record.update(truncated=truncated, logs=text, invalid_utf8=invalid)
+    if truncated:
+        # The last line was cut by limit_bytes: it is reported, and only whole lines are parsed.
+        record["partial_line"] = _partial_line(text)
+        if opts.parse != "raw" and record["partial_line"]:
+            text = text[: text.rfind("\n") + 1]
+    # Unless cut, a last line without a newline is a whole line (a program that exited without writing one).
+    parsed = parse_output(text, opts.parse)
+    record.update(output=parsed.output, parse_error=parsed.error, bad_lines=list(parsed.bad_lines))
 
 
 def wants_log(record: Mapping[str, Any]) -> bool:

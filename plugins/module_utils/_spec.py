@@ -187,6 +187,55 @@ def deep_merge(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
+# An image reference as container runtimes parse it (github.com/distribution/reference): [host[:port]/]path[:tag][@digest].
+# The host is told from the path by the "/" after it, so a port is never taken for a tag.
+_REF_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REF_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+IMAGE_REFERENCE = re.compile(
+    rf"(?P<name>(?:{_REF_HOST}/)?{_REF_COMPONENT}(?:/{_REF_COMPONENT})*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?"
+)
+IDENTITY_OVERRIDES = {"name": "container", "image": "image", "targetcontainername": "target_container"}
+
+
+def _allowed_image_problem(image: str, patterns: tuple[str, ...]) -> str | None:
+    """Why ``image`` is not allowed by ``patterns`` (regular expressions that must match the whole image), or None.
+
+    The image is matched as written: no registry, no ``library/`` and no tag is filled in, and case counts, so a pattern
+    allows exactly the references it spells. An image with a tag and a digest is pulled by the digest alone, so then a
+    pattern must also match it without its tag, or name that digest itself: otherwise ``name:v1@sha256:<any>`` would
+    pass a pattern meant to allow tag v1 only.
+    """
+    compiled = []
+    for pattern in patterns:
+        if pattern != pattern.strip() or not pattern:
+            return f"allowed_images: {pattern!r} is empty or has leading or trailing whitespace, so it never matches an image: remove it or the whitespace"
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            return f"allowed_images: {pattern!r} is not a valid regular expression: {exc}"
+    allowed = f"allowed_images ({', '.join(patterns)})"
+    reference = IMAGE_REFERENCE.fullmatch(image)
+    if reference is None:
+        return (
+            f"image {image!r} is not a valid image reference ([host[:port]/]path[:tag][@digest], path in lower case, no"
+            f" whitespace), so it cannot be checked against {allowed}: use an image that matches one of these patterns"
+        )
+    name, tag, digest = reference.group("name", "tag", "digest")
+    matching = [pattern for pattern in compiled if pattern.fullmatch(image)]
+    if not matching:
+        return f"image {image!r} is not in {allowed}: use an image that matches one of these patterns, or ask the playbook owner to allow it"
+    if tag is None or digest is None:
+        return None
+    if any(digest in pattern.pattern for pattern in matching) or any(pattern.fullmatch(f"{name}@{digest}") for pattern in compiled):
+        return None
+    return (
+        f"image {image!r} is pulled by its digest {digest}, whatever its tag {tag!r} says, and {allowed} allow the tag,"
+        f" not that digest: use the tag alone, or ask the playbook owner to allow {name}@{digest}"
+    )
+
+
 def validate_request(req: Request) -> None:
     """Refuse, before any pod is read, what no pod could accept."""
     if not DNS1123_LABEL.fullmatch(req.container) or len(req.container) > 63:
@@ -194,30 +243,26 @@ def validate_request(req: Request) -> None:
             f"container {req.container!r} is not a valid container name: use at most 63 lower-case letters, "
             "digits and '-', starting and ending with a letter or digit"
         )
+    if req.allowed_images:
+        problem = _allowed_image_problem(req.image, req.allowed_images)
+        if problem:
+            raise KubedebugError(problem)
     if not req.image or req.image != req.image.strip():
         raise KubedebugError(f"image {req.image!r} must be set and have no leading or trailing whitespace")
     if req.profile not in PROFILES:
         raise KubedebugError(f"profile must be one of {', '.join(PROFILES)}; got {req.profile!r}")
-    for pattern in req.allowed_images:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise KubedebugError(f"allowed_images: {pattern!r} is not a valid regular expression: {exc}") from exc
-    if req.allowed_images and not any(re.fullmatch(p, req.image) for p in req.allowed_images):
-        raise KubedebugError(
-            f"image {req.image!r} is not in allowed_images ({', '.join(req.allowed_images)}): "
-            "use an image that matches one of these patterns, or ask the playbook owner to allow it"
-        )
     if req.copy_volume_mounts and (req.target_container == "" or (req.target_container is None and req.profile not in PROCESS_PROFILES)):
         raise KubedebugError(
             "copy_volume_mounts copies the target container's mounts, but there is no target: set target_container, "
             "or use profile general or sysadmin, which target the pod's first container"
         )
     override = req.spec_override or {}
-    for key in ("name", "image", "targetContainerName"):
-        if key in override:
-            option = {"name": "container", "image": "image", "targetContainerName": "target_container"}[key]
-            raise KubedebugError(f"spec_override.{key} cannot be set: use the {option} option instead")
+    for key in override:
+        # Any spelling: the API server ignores "Image", but it must never look like a way around allowed_images.
+        option = IDENTITY_OVERRIDES.get(str(key).strip().lower())
+        if option:
+            checked = " (which allowed_images checks)" if option == "image" else ""
+            raise KubedebugError(f"spec_override.{key} cannot be set: use the {option} option{checked} instead")
     for mount in req.volume_mounts or []:
         _refuse_subpath(mount, "volume_mounts")
     spec = build_spec(req, pod=None)

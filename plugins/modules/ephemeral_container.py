@@ -145,6 +145,15 @@ options:
   allowed_images:
     description:
       - Regular expressions, one of which must match the whole of O(image). Empty (the default) allows any image.
+      - The image is matched as written, case and all. Nothing is filled in - V(busybox:1.36),
+        V(docker.io/library/busybox:1.36) and V(index.docker.io/library/busybox:1.36) are three references to allow one
+        by one - since a short name may resolve to another registry on another runtime. A port belongs to the registry
+        host (V(registry.example.com:5000/tools/debug:1)), never to the tag.
+      - With O(allowed_images) set, an image that is not a valid reference (upper case in the path, whitespace, a second
+        tag) is refused. An image with both a tag and a digest is pulled by the digest alone, so it is allowed only when
+        a pattern also matches it without the tag (V(name@sha256:...)) or names that digest; a pattern such as
+        V(registry\\.example\\.com/tools/.*) allows both forms.
+      - O(spec_override) can never set the image, in any spelling of the key.
       - Set it with C(module_defaults) for this module (not for the group C(group/kubedebug.ephemeral.k8s), whose
         other modules do not take it) to keep on-call staff to vetted debug images.
     type: list

@@ -140,8 +140,51 @@ pods:
       description: Whether O(limit_bytes) cut the logs.
       type: bool
     parse_error:
-      description: Why the logs could not be parsed, if they could not.
+      description:
+        - What could not be parsed, if anything - the numbers of the lines that are not JSON and why the first is not;
+          null when everything parsed.
+        - With O(parse=json_lines) a bad line never costs the others - C(output) has every line that parsed, before and
+          after it.
       type: str
+    bad_lines:
+      description:
+        - The lines that could not be parsed (at most 100, in order; C(parse_error) counts them all), empty when there
+          are none. Line numbers count from 1 in the logs as read, blank lines included.
+        - With O(parse=json), the line the JSON error points at.
+      type: list
+      elements: dict
+      contains:
+        line:
+          description: The line's number.
+          type: int
+        text:
+          description: Its first 200 characters.
+          type: str
+        error:
+          description: Why it is not JSON.
+          type: str
+    partial_line:
+      description:
+        - The last line of the logs when O(limit_bytes) cut it (C(truncated) is true and the logs do not end in a
+          newline). It is left out of C(output) rather than parsed as garbage; raise O(limit_bytes) to get it whole.
+        - Null when nothing was cut. A last line without a newline in logs that were not cut is a whole line and is
+          parsed.
+      type: dict
+      contains:
+        line:
+          description: The line's number.
+          type: int
+        text:
+          description: Its first 200 characters.
+          type: str
+        chars:
+          description: How many of its characters were read.
+          type: int
+    invalid_utf8:
+      description:
+        - How many invalid UTF-8 sequences the logs held, each replaced with U+FFFD in C(logs) and C(output); 0 when
+          none (or when no logs were read).
+      type: int
     error:
       description: Why nothing could be collected for this pod or container (missing pod or container, permission).
       type: str

@@ -335,6 +335,15 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
+def _unparsed(record: Mapping[str, Any]) -> bool:
+    """Whether some of a record's log did not make it into its output: lines that are not JSON, or a cut last line.
+
+    Every line that did parse is in the output all the same; the summaries name these records so that nobody takes
+    "no failed checks" for "every check passed" when a check's line may be among the unparsed ones.
+    """
+    return bool(record.get("bad_lines") or record.get("partial_line") or record.get("parse_error"))
+
+
 def recipe_summary(results: Sequence[Mapping[str, Any]], recipe: str, container: str) -> dict[str, Any]:
     """``<role>_summary``: how many pods and checks, how many failed, which pods have not finished."""
     outputs: list[Sequence[Any]] = [record["output"] for record in results if record.get("output")]
@@ -345,6 +354,7 @@ def recipe_summary(results: Sequence[Mapping[str, Any]], recipe: str, container:
         "checks": sum(len(output) for output in outputs),
         "failed_checks": sum(1 for record in results for check in _checks(record) if not check.get("ok")),
         "unfinished_pods": [record.get("pod") for record in results if record.get("state") != "terminated"],
+        "unparsed_pods": [record.get("pod") for record in results if _unparsed(record)],
     }
 
 
@@ -363,6 +373,15 @@ def fleet_summary(records: Sequence[Mapping[str, Any]], *, run_id: str, recipe: 
         {key: record.get(key) for key in ("cluster", "namespace", "pod", "state", "reason", "error")}
         for record in records
         if record.get("state") != "terminated" or record.get("error")
+    ]
+    unparsed = [
+        {
+            **{key: record.get(key) for key in ("cluster", "namespace", "pod", "parse_error")},
+            "bad_lines": len(record.get("bad_lines") or []),
+            "partial_line": bool(record.get("partial_line")),
+        }
+        for record in records
+        if _unparsed(record)
     ]
     rows = [
         {
@@ -398,6 +417,7 @@ def fleet_summary(records: Sequence[Mapping[str, Any]], *, run_id: str, recipe: 
         "checks": len(rows),
         "failed_checks": len(failures),
         "unfinished": unfinished,
+        "unparsed": unparsed,
         "by_cluster": _counts(rows, lambda row: str(row["cluster"])),
         "by_namespace": _counts(rows, lambda row: f"{row['cluster']}/{row['namespace']}"),
         "by_node": _counts(rows, lambda row: f"{row['cluster']}/{row['node']}"),
@@ -418,6 +438,7 @@ def incident_summary(pods: Sequence[Mapping[str, Any]], recipes: Mapping[str, Ma
         app = [c for c in pod.get("containers") or [] if c.get("kind") != "ephemeral"]
         total = failed = 0
         unfinished = []
+        unparsed = []
         for name, recipe in recipes.items():
             for record in recipe.get("results") or []:
                 if (record.get("namespace"), record.get("pod")) != (pod.get("namespace"), pod.get("pod")):
@@ -427,6 +448,8 @@ def incident_summary(pods: Sequence[Mapping[str, Any]], recipes: Mapping[str, Ma
                 failed += sum(1 for check in checks if not check.get("ok"))
                 if record.get("state") != "terminated":
                     unfinished.append(name)
+                if _unparsed(record):
+                    unparsed.append(name)
         rows.append(
             {
                 "namespace": pod.get("namespace"),
@@ -440,10 +463,51 @@ def incident_summary(pods: Sequence[Mapping[str, Any]], recipes: Mapping[str, Ma
                 "checks": total,
                 "failed_checks": failed,
                 "unfinished_recipes": unfinished,
+                "unparsed_recipes": unparsed,
                 "error": pod.get("error"),
             }
         )
     return rows
+
+
+# Report text: container output (and anything else read from a cluster) is untrusted.
+
+# ASCII punctuation that starts or ends inline Markdown (emphasis, code, links, images, autolinks, raw HTML, entities,
+# strikethrough, GitHub's math) or a table cell. CommonMark lets a backslash escape any ASCII punctuation.
+_MD_INLINE = re.compile(r"([\\`*_\[\]<>|&!~$])")
+# Whatever ends a line for a Markdown renderer or a terminal: a table row or a paragraph must not end early.
+_MD_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]")
+# Other control characters (ANSI escape sequences in a terminal, NUL) have no business in a report.
+_MD_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
+
+
+def _report_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def markdown_escape(value: Any, code: bool = False) -> str:
+    """``value`` as inert Markdown inline text: one line, no markup, and no ``|`` that ends a table cell.
+
+    ``code=True`` gives a code span for a table cell instead (fenced with more backticks than the text has in a row),
+    whose text is shown as it is, punctuation and all.
+    """
+    text = _MD_CONTROLS.sub("\ufffd", _MD_BREAKS.sub(" ", _report_text(value)))
+    # In a code span a backslash is literal, and renderers disagree on whether the pipe of "\\" + "\\|" is escaped:
+    # such text goes out as escaped text instead, whose every backslash and pipe is escaped on its own.
+    if not code or "\\|" in text:
+        return _MD_INLINE.sub(r"\\\1", text)
+    # GitHub's tables split cells on "|" before anything else, even inside code spans: "\|" keeps it in the cell.
+    text = text.replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{text}{pad}{fence}" if text else ""
 
 
 def split_list(value: Any) -> list[Any]:

@@ -99,10 +99,25 @@ def test_lines_without_check_are_ignored() -> None:
     assert got["checks"] == 1
 
 
+def test_unparsed_output_is_listed_per_pod() -> None:
+    bad = [{"line": 2, "text": "warning", "error": "e"}, {"line": 5, "text": "x", "error": "e"}]
+    records = [
+        record("eu", "shop", "web-0", "n", [check("api", False)], bad_lines=bad, parse_error="2 lines are not JSON (lines 2, 5; ...)"),
+        record("us", "shop", "web-1", "n", [check("api", True)], bad_lines=[], partial_line={"line": 4, "text": "{", "chars": 1}),
+        record("us", "shop", "web-2", "n", [check("api", True)], bad_lines=[], partial_line=None, parse_error=None),
+    ]
+    got = fleet_summary(records, run_id="r", recipe="dns")
+    assert (got["checks"], got["failed_checks"]) == (3, 1)
+    assert got["unparsed"] == [
+        {"cluster": "eu", "namespace": "shop", "pod": "web-0", "parse_error": "2 lines are not JSON (lines 2, 5; ...)", "bad_lines": 2, "partial_line": False},
+        {"cluster": "us", "namespace": "shop", "pod": "web-1", "parse_error": None, "bad_lines": 0, "partial_line": True},
+    ]
+
+
 def test_empty_fleet_is_json() -> None:
     got = fleet_summary([], run_id="r", recipe="dns", clusters=["eu"])
     assert json.loads(json.dumps(got)) == got
-    assert (got["pods"], got["checks"], got["by_check"], got["unfinished"], got["pods_by_cluster"]) == (0, 0, [], [], {})
+    assert (got["pods"], got["checks"], got["by_check"], got["unfinished"], got["unparsed"], got["pods_by_cluster"]) == (0, 0, [], [], [], {})
 
 
 @pytest.mark.parametrize("records", [None, {"cluster": "eu"}, ["eu"]])

@@ -52,9 +52,16 @@ def test_rows() -> None:
     assert crashy == {
         "namespace": "shop", "pod": "crashy", "node": "node-a", "phase": "Running", "ready": False, "restarts": 3,
         "last_terminations": ["OOMKilled"], "warning_events": 2, "checks": 2, "failed_checks": 1,
-        "unfinished_recipes": ["network"], "error": None,
+        "unfinished_recipes": ["network"], "unparsed_recipes": [], "error": None,
     }  # fmt: skip
     assert (healthy["ready"], healthy["restarts"], healthy["checks"], healthy["failed_checks"], healthy["unfinished_recipes"]) == (True, 0, 1, 0, [])
+
+
+def test_rows_name_the_recipes_whose_output_was_not_all_parsed() -> None:
+    partial = {**rec("crashy", "terminated", [{"check": "resolve", "ok": True}]), "partial_line": {"line": 3, "text": "{", "chars": 1}}
+    bad = {**rec("crashy", "terminated", [{"check": "tcp", "ok": False}]), "bad_lines": [{"line": 1, "text": "x", "error": "e"}]}
+    [row] = incident_summary([CRASHY], recipes={"dns": results(partial), "network": results(bad), "processes": results(rec("crashy", "terminated", []))})
+    assert (row["checks"], row["failed_checks"], row["unparsed_recipes"]) == (2, 1, ["dns", "network"])
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,21 @@ def test_recipe_summary(results: list[dict[str, Any]], checks: int, failed: int,
         "checks": checks,
         "failed_checks": failed,
         "unfinished_pods": unfinished,
+        "unparsed_pods": [],
     }
+
+
+def test_recipe_summary_names_the_pods_whose_output_was_not_all_parsed() -> None:
+    bad_line = {"line": 2, "text": "warning: x", "error": "Expecting value: line 1 column 1 (char 0)"}
+    results = [
+        {**record("web-0", output=[OK, FAIL]), "bad_lines": [bad_line], "parse_error": "line 2 is not JSON: ..."},
+        {**record("web-1", output=[OK]), "bad_lines": [], "partial_line": {"line": 9, "text": '{"check"', "chars": 8}},
+        {**record("web-2", output=[OK]), "bad_lines": [], "partial_line": None, "parse_error": None},
+        record("web-3", output=[OK]),  # a record from before bad_lines existed
+    ]
+    got = recipe_summary(results, recipe="dns", container="kd-dns-r1")
+    # The good lines around the bad one still count.
+    assert (got["checks"], got["failed_checks"], got["unparsed_pods"]) == (5, 1, ["web-0", "web-1"])
 
 
 @pytest.mark.parametrize("results", [None, "web-0", {"pod": "web-0"}, ["web-0"]])

@@ -46,6 +46,9 @@ EXITED = {
     "output": None,
     "truncated": False,
     "parse_error": None,
+    "bad_lines": [],
+    "partial_line": None,
+    "invalid_utf8": 0,
     "error": None,
 }
 

@@ -69,6 +69,9 @@ DOCUMENTED_KEYS = {
     "output",
     "truncated",
     "parse_error",
+    "bad_lines",
+    "partial_line",
+    "invalid_utf8",
     "error",
 }
 
@@ -77,9 +80,10 @@ DOCUMENTED_KEYS = {
 
 
 def record(namespace: str, pod: str, container: str | None, **fields: Any) -> dict[str, Any]:
-    """The full expected record: every documented key, ``None`` unless given (``truncated``: False)."""
+    """The full expected record: every documented key, ``None`` unless given (``truncated``: False, ``bad_lines``: [],
+    ``invalid_utf8``: 0)."""
     expected: dict[str, Any] = dict.fromkeys(DOCUMENTED_KEYS)
-    expected.update(namespace=namespace, pod=pod, container=container, truncated=False)
+    expected.update(namespace=namespace, pod=pod, container=container, truncated=False, bad_lines=[], invalid_utf8=0)
     unknown = set(fields) - DOCUMENTED_KEYS
     assert not unknown, f"not record keys: {unknown}"
     expected.update(fields)
@@ -223,7 +227,7 @@ def refs(*terms: str) -> Selection:
 
 
 def test_record_keys_are_the_documented_ones() -> None:
-    assert len(RECORD_KEYS) == len(set(RECORD_KEYS)) == 18
+    assert len(RECORD_KEYS) == len(set(RECORD_KEYS)) == 21
     assert set(RECORD_KEYS) == DOCUMENTED_KEYS
 
 
@@ -309,7 +313,7 @@ def test_request_from_options() -> None:
 
 @pytest.mark.parametrize("text", ["", "hello\n", "a\r\nb\n\n", "{not json", "\ufffd binary-ish \x00"])
 def test_parse_output_raw_is_the_text(text: str) -> None:
-    assert parse_output(text, "raw") == (text, None)
+    assert parse_output(text, "raw") == (text, None, ())
 
 
 @pytest.mark.parametrize(
@@ -324,7 +328,7 @@ def test_parse_output_raw_is_the_text(text: str) -> None:
     ],
 )
 def test_parse_output_lines(text: str, lines: list[str]) -> None:
-    assert parse_output(text, "lines") == (lines, None)
+    assert parse_output(text, "lines") == (lines, None, ())
 
 
 @pytest.mark.parametrize(
@@ -338,53 +342,84 @@ def test_parse_output_lines(text: str, lines: list[str]) -> None:
     ],
 )
 def test_parse_output_json(text: str, output: Any) -> None:
-    assert parse_output(text, "json") == (output, None)
+    assert parse_output(text, "json") == (output, None, ())
 
 
 @pytest.mark.parametrize(
-    ("text", "detail"),
+    ("text", "detail", "bad_line"),
     [
-        ("", "Expecting value: line 1 column 1 (char 0)"),
-        ("ready\n", "Expecting value: line 1 column 1 (char 0)"),
-        ('{"a": 1}\n{"b": 2}\n', "Extra data: line 2 column 1 (char 9)"),
+        ("", "Expecting value: line 1 column 1 (char 0)", {"line": 1, "text": ""}),
+        ("ready\n", "Expecting value: line 1 column 1 (char 0)", {"line": 1, "text": "ready"}),
+        ('{"a": 1}\n{"b": 2}\n', "Extra data: line 2 column 1 (char 9)", {"line": 2, "text": '{"b": 2}'}),
     ],
 )
-def test_parse_output_json_invalid(text: str, detail: str) -> None:
-    output, error = parse_output(text, "json")
+def test_parse_output_json_invalid(text: str, detail: str, bad_line: dict[str, Any]) -> None:
+    output, error, bad_lines = parse_output(text, "json")
     assert output is None
     assert error == f"logs are not one JSON document: {detail}"
+    # The line the JSON error points at, so that users need not count lines in the logs.
+    assert bad_lines == ({**bad_line, "error": detail},)
 
 
 def test_parse_output_json_lines() -> None:
     text = '{"name": "a", "ok": true}\n\n   \n[1]\n7\n"s"\r\nnull\n{"name": "b", "ok": false}'
-    assert parse_output(text, "json_lines") == ([{"name": "a", "ok": True}, [1], 7, "s", None, {"name": "b", "ok": False}], None)
+    assert parse_output(text, "json_lines") == ([{"name": "a", "ok": True}, [1], 7, "s", None, {"name": "b", "ok": False}], None, ())
 
 
 @pytest.mark.parametrize("text", ["", "\n", "\n  \n\t\n"])
 def test_parse_output_json_lines_nothing(text: str) -> None:
-    assert parse_output(text, "json_lines") == ([], None)
+    assert parse_output(text, "json_lines") == ([], None, ())
 
 
-def test_parse_output_json_lines_reports_the_first_bad_line_by_number() -> None:
-    # Line numbers count blank lines too: the bad line is the 4th line of the text.
-    text = '{"a": 1}\n\n{"b": 2}\nstarting up\n{"c": 3}\nnot json either\n'
-    output, error = parse_output(text, "json_lines")
-    assert output == [{"a": 1}, {"b": 2}]  # what was parsed before the bad line
-    assert error == "line 4 is not JSON: Expecting value: line 1 column 1 (char 0): 'starting up'"
+NOT_JSON = "Expecting value: line 1 column 1 (char 0)"
+
+
+def test_parse_output_json_lines_keeps_every_good_line_around_bad_ones() -> None:
+    # Line numbers count blank lines too: the bad lines are the 4th and 6th lines of the text.
+    text = '{"a": 1}\n\n{"b": 2}\nstarting up\n{"c": 3}\nnot json either\n{"d": 4}\n'
+    output, error, bad_lines = parse_output(text, "json_lines")
+    assert output == [{"a": 1}, {"b": 2}, {"c": 3}, {"d": 4}]  # before, between and after the bad lines
+    assert bad_lines == (
+        {"line": 4, "text": "starting up", "error": NOT_JSON},
+        {"line": 6, "text": "not json either", "error": NOT_JSON},
+    )
+    assert error == f"2 lines are not JSON (lines 4, 6; see bad_lines); every other line was parsed. Line 4: {NOT_JSON}: 'starting up'"
+
+
+def test_parse_output_json_lines_one_bad_line_reads_as_before() -> None:
+    output, error, bad_lines = parse_output('{"a": 1}\nstarting up\n{"c": 3}\n', "json_lines")
+    assert output == [{"a": 1}, {"c": 3}]
+    assert error == f"line 2 is not JSON: {NOT_JSON}: 'starting up'"
+    assert bad_lines == ({"line": 2, "text": "starting up", "error": NOT_JSON},)
 
 
 def test_parse_output_json_lines_bad_first_line() -> None:
+    detail = "Expecting value: line 1 column 7 (char 6)"
     assert parse_output('{"a": \n{"b": 2}\n', "json_lines") == (
-        [],
-        "line 1 is not JSON: Expecting value: line 1 column 7 (char 6): '{\"a\": '",
+        [{"b": 2}],
+        f"line 1 is not JSON: {detail}: '{{\"a\": '",
+        ({"line": 1, "text": '{"a": ', "error": detail},),
     )
 
 
 def test_parse_output_json_lines_quotes_at_most_200_characters_of_the_bad_line() -> None:
     bad = "x" * 500
-    output, error = parse_output(f"1\n{bad}\n", "json_lines")
-    assert output == [1]
-    assert error == f"line 2 is not JSON: Expecting value: line 1 column 1 (char 0): {'x' * 200!r}"
+    output, error, bad_lines = parse_output(f"1\n{bad}\n2\n", "json_lines")
+    assert output == [1, 2]
+    assert error == f"line 2 is not JSON: {NOT_JSON}: {'x' * 200!r}"
+    assert bad_lines == ({"line": 2, "text": "x" * 200, "error": NOT_JSON},)
+
+
+def test_parse_output_json_lines_bounds_what_it_lists_but_counts_every_bad_line() -> None:
+    # A container that prints nothing but noise must not make a record of hundreds of thousands of entries.
+    lines = [f"noise {n}" if n % 2 else json.dumps({"n": n}) for n in range(1, 1001)]
+    output, error, bad_lines = parse_output("\n".join(lines) + "\n", "json_lines")
+    assert output == [{"n": n} for n in range(2, 1001, 2)]
+    assert [b["line"] for b in bad_lines] == list(range(1, 200, 2))  # the first 100
+    named = ", ".join(str(n) for n in range(1, 40, 2))  # the first 20
+    assert error == (
+        f"500 lines are not JSON (lines {named} and 480 more; bad_lines has the first 100); every other line was parsed. Line 1: {NOT_JSON}: 'noise 1'"
+    )
 
 
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
@@ -392,7 +427,7 @@ def test_parse_output_json_lines_with_unicode_line_separators_in_strings(separat
     docs = [{"msg": f"first{separator}second"}, {"ok": True}]
     text = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
     assert text.count("\n") == 2  # two JSON Lines
-    assert parse_output(text, "json_lines") == (docs, None)
+    assert parse_output(text, "json_lines") == (docs, None, ())
 
 
 # --------------------------------------------------------------------------- records_for_pod
@@ -755,18 +790,26 @@ def test_collect_no_log_read_for_error_records() -> None:
 
 
 @pytest.mark.parametrize(
-    ("parse", "output", "parse_error"),
+    ("parse", "output", "parse_error", "bad_lines"),
     [
-        ("raw", "ready\n{oops\n", None),
-        ("lines", ["ready", "{oops"], None),
-        ("json", None, "logs are not one JSON document: Expecting value: line 1 column 1 (char 0)"),
-        ("json_lines", [], "line 1 is not JSON: Expecting value: line 1 column 1 (char 0): 'ready'"),
+        ("raw", "ready\n{oops\n[1]\n", None, []),
+        ("lines", ["ready", "{oops", "[1]"], None, []),
+        ("json", None, f"logs are not one JSON document: {NOT_JSON}", [{"line": 1, "text": "ready", "error": NOT_JSON}]),
+        (
+            "json_lines",
+            [[1]],
+            f"2 lines are not JSON (lines 1, 2; see bad_lines); every other line was parsed. Line 1: {NOT_JSON}: 'ready'",
+            [
+                {"line": 1, "text": "ready", "error": NOT_JSON},
+                {"line": 2, "text": "{oops", "error": "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"},
+            ],
+        ),
     ],
 )
-def test_collect_parse_modes(parse: str, output: Any, parse_error: str | None) -> None:
-    client = FakeClient([load_pod("debugged")], logs={(NS, "debugged", "debug"): b"ready\n{oops\n"})
+def test_collect_parse_modes(parse: str, output: Any, parse_error: str | None, bad_lines: list[dict[str, Any]]) -> None:
+    client = FakeClient([load_pod("debugged")], logs={(NS, "debugged", "debug"): b"ready\n{oops\n[1]\n"})
     records = run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True, parse=parse)
-    assert records == [dict(DEBUG, logs="ready\n{oops\n", output=output, parse_error=parse_error)]
+    assert records == [dict(DEBUG, logs="ready\n{oops\n[1]\n", output=output, parse_error=parse_error, bad_lines=bad_lines)]
     assert collection_failure(records) is None  # a parse error is not a collection error
 
 
@@ -800,7 +843,9 @@ def test_collect_truncated_leaves_out_the_cut_last_line(parse: str, output: Any)
     data = b'{"n": 1}\n{"n": 2}\n{"n"'
     client = FakeClient([load_pod("debugged")], logs={(NS, "debugged", "debug"): data})
     records = run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True, limit_bytes=len(data), parse=parse)
-    assert records == [dict(DEBUG, logs=data.decode(), output=output, truncated=True)]
+    # Reported, never parsed as garbage: it is no bad line.
+    partial = {"line": 3, "text": '{"n"', "chars": 4}
+    assert records == [dict(DEBUG, logs=data.decode(), output=output, truncated=True, partial_line=partial)]
 
 
 def test_collect_not_truncated_keeps_a_last_line_without_newline() -> None:
@@ -813,19 +858,56 @@ def test_collect_not_truncated_keeps_a_last_line_without_newline() -> None:
 def test_collect_truncated_single_line_parses_nothing() -> None:
     data = b'{"n": 1, "much": "more'
     client = FakeClient([load_pod("debugged")], logs={(NS, "debugged", "debug"): data})
+    partial = {"line": 1, "text": data.decode(), "chars": len(data)}
     lines = run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True, limit_bytes=len(data), parse="json_lines")
-    assert lines == [dict(DEBUG, logs=data.decode(), output=[], truncated=True)]
+    assert lines == [dict(DEBUG, logs=data.decode(), output=[], truncated=True, partial_line=partial)]
     one = run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True, limit_bytes=len(data), parse="json")
-    assert one == [dict(DEBUG, logs=data.decode(), truncated=True, parse_error="logs are not one JSON document: Expecting value: line 1 column 1 (char 0)")]
+    assert one == [
+        dict(
+            DEBUG, logs=data.decode(), truncated=True, partial_line=partial,
+            parse_error=f"logs are not one JSON document: {NOT_JSON}", bad_lines=[{"line": 1, "text": "", "error": NOT_JSON}],
+        )
+    ]  # fmt: skip
 
 
 def test_collect_logs_that_are_not_utf8() -> None:
-    data = "ok é\n".encode() + b"\xff\xfe bytes\n" + "ü".encode()[:1]  # the last character cut in half
+    data = "ok é\n".encode() + b"\xff\xfe bytes\n" + "üx".encode() + "ü".encode()[:1]  # the last character cut in half
     client = FakeClient([load_pod("debugged")], logs={(NS, "debugged", "debug"): data})
     records = run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True, parse="lines", limit_bytes=len(data))
-    assert records[0]["logs"] == "ok é\n\ufffd\ufffd bytes\n\ufffd"
+    # The cut character is not invalid: the rest of it was never read. It is left out, not replaced.
+    assert records[0]["logs"] == "ok é\n\ufffd\ufffd bytes\nüx"
     assert records[0]["output"] == ["ok é", "\ufffd\ufffd bytes"]
-    assert records[0]["truncated"] is True
+    assert (records[0]["truncated"], records[0]["invalid_utf8"]) == (True, 2)
+    assert records[0]["partial_line"] == {"line": 3, "text": "üx", "chars": 2}
+
+
+@pytest.mark.parametrize(
+    ("data", "invalid"),
+    [
+        (b"plain\n", 0),
+        ("\ufffd written by the program itself\n".encode(), 0),  # valid UTF-8 of U+FFFD: nothing was replaced
+        (b"\xff\n", 1),
+        (b"\xe2\x9c\n", 1),  # one incomplete sequence, one replacement
+        (b"\xe2\xef\xbf\xbd\n", 1),  # an incomplete sequence before a real U+FFFD
+        ("\ufffd".encode() + b"\xc3\x28", 1),
+        (b"\x80\x80\x80", 3),  # stray continuation bytes, one each
+    ],
+)
+def test_collect_counts_invalid_utf8(data: bytes, invalid: int) -> None:
+    client = FakeClient([load_pod("debugged")], logs={(NS, "debugged", "debug"): data})
+    [rec] = run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True, parse="lines", limit_bytes=None)
+    assert rec["invalid_utf8"] == invalid
+    assert rec["logs"] == data.decode("utf-8", errors="replace")
+
+
+def test_collect_json_lines_with_invalid_utf8_keeps_the_json() -> None:
+    # Invalid bytes inside a JSON string do not cost the line: it parses, with U+FFFD where they were.
+    data = b'{"a": 1}\n{"name": "caf\xe9"}\n\xff\xfe\n{"b": 2}\n'
+    client = FakeClient([load_pod("debugged")], logs={(NS, "debugged", "debug"): data})
+    [rec] = run_collect(client, refs(f"{NS}/debugged"), wait_for="none", logs=True, parse="json_lines")
+    assert rec["output"] == [{"a": 1}, {"name": "caf\ufffd"}, {"b": 2}]
+    assert rec["bad_lines"] == [{"line": 3, "text": "\ufffd\ufffd", "error": NOT_JSON}]
+    assert rec["invalid_utf8"] == 3
 
 
 def test_collect_log_error_becomes_the_record_error() -> None:
@@ -995,6 +1077,7 @@ def test_collect_with_ephemeral_client() -> None:
         dict(
             EXITED, logs="not json\n", output=[],
             parse_error="line 1 is not JSON: Expecting value: line 1 column 1 (char 0): 'not json'",
+            bad_lines=[{"line": 1, "text": "not json", "error": NOT_JSON}],
         ),
     ]  # fmt: skip
 
@@ -1008,7 +1091,7 @@ def test_collect_with_ephemeral_client_all_namespaces() -> None:
 
 def test_parse_output_lines_split_on_newline_only() -> None:
     # U+2028 is text inside a log line, not a line break: the kubelet splits on "\n".
-    assert parse_output("a\u2028b\r\nc\n", "lines") == (["a\u2028b", "c"], None)
+    assert parse_output("a\u2028b\r\nc\n", "lines") == (["a\u2028b", "c"], None, ())
 
 
 def test_collect_reports_a_pod_deleted_while_waiting() -> None:
@@ -1032,12 +1115,24 @@ def test_apply_log_none_leaves_the_record_alone() -> None:
     [
         (b"a\nb\n", Options(), {"logs": "a\nb\n", "output": "a\nb\n"}),
         (b"a\nb\n", Options(parse="lines"), {"logs": "a\nb\n", "output": ["a", "b"]}),
-        (b'{"n": 1}\n{"n"', Options(parse="json_lines", limit_bytes=13), {"logs": '{"n": 1}\n{"n"', "output": [{"n": 1}], "truncated": True}),
+        (
+            b'{"n": 1}\n{"n"',
+            Options(parse="json_lines", limit_bytes=13),
+            {"logs": '{"n": 1}\n{"n"', "output": [{"n": 1}], "truncated": True, "partial_line": {"line": 2, "text": '{"n"', "chars": 4}},
+        ),
+        # A whole last line without a newline (the program exited without writing one) is parsed.
+        (b'{"n": 1}\n{"n": 2}', Options(parse="json_lines", limit_bytes=100), {"logs": '{"n": 1}\n{"n": 2}', "output": [{"n": 1}, {"n": 2}]}),
+        # limit_bytes hit exactly at a line's end: nothing is cut.
+        (b'{"n": 1}\n', Options(parse="json_lines", limit_bytes=9), {"logs": '{"n": 1}\n', "output": [{"n": 1}], "truncated": True}),
         (b"x" * 10, Options(limit_bytes=None), {"logs": "x" * 10, "output": "x" * 10}),
         (
             b"{oops",
             Options(parse="json"),
-            {"logs": "{oops", "parse_error": "logs are not one JSON document: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"},
+            {
+                "logs": "{oops",
+                "parse_error": "logs are not one JSON document: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+                "bad_lines": [{"line": 1, "text": "{oops", "error": "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"}],
+            },
         ),
     ],
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import pytest
@@ -292,7 +293,105 @@ def test_validate_request_no_allowed_images_allows_any_image() -> None:
 def test_validate_request_spec_override_cannot_set_identity(key: str, option: str) -> None:
     with pytest.raises(KubedebugError) as excinfo:
         validate_request(req(spec_override={key: "x"}))
-    assert excinfo.value.msg == f"spec_override.{key} cannot be set: use the {option} option instead"
+    checked = " (which allowed_images checks)" if option == "image" else ""
+    assert excinfo.value.msg == f"spec_override.{key} cannot be set: use the {option} option{checked} instead"
+
+
+PULL_DIGEST = "sha256:" + "ab" * 32
+OTHER_DIGEST = "sha256:" + "cd" * 32
+NOT_IN = "is not in allowed_images"
+
+# Attempts to run an image the playbook owner did not allow, each with what its refusal says. ALLOWED above allows
+# docker.io/library/busybox:1.36 exactly and the netshoot tags starting with "v".
+BYPASS_ATTEMPTS = {
+    "upper-case host": ("DOCKER.IO/library/busybox:1.36", NOT_IN),
+    "upper-case path": ("docker.io/library/BusyBox:1.36", "is not a valid image reference"),
+    "control, allowed as written": ("docker.io/library/busybox:1.36", None),
+    "upper-case tag": ("docker.io/nicolaka/netshoot:V0.13", NOT_IN),
+    "short name": ("busybox:1.36", NOT_IN),  # no docker.io/library/ filled in: CRI-O may resolve it elsewhere
+    "library without registry": ("library/busybox:1.36", NOT_IN),
+    "docker.io without library": ("docker.io/busybox:1.36", NOT_IN),
+    "index.docker.io": ("index.docker.io/library/busybox:1.36", NOT_IN),
+    "digest instead of the tag": (f"docker.io/library/busybox@{PULL_DIGEST}", NOT_IN),
+    "digest after the exact tag": (f"docker.io/library/busybox:1.36@{PULL_DIGEST}", NOT_IN),
+    "digest after an allowed tag pattern": (f"docker.io/nicolaka/netshoot:v0.13@{PULL_DIGEST}", f"is pulled by its digest {PULL_DIGEST}"),
+    "registry with a port": ("docker.io:5000/library/busybox:1.36", NOT_IN),
+    "port that looks like the tag": ("docker.io:1.36/library/busybox", "is not a valid image reference"),
+    "leading whitespace": (" docker.io/library/busybox:1.36", "is not a valid image reference"),
+    "trailing whitespace": ("docker.io/library/busybox:1.36 ", "is not a valid image reference"),
+    "trailing newline": ("docker.io/library/busybox:1.36\n", "is not a valid image reference"),
+    "tab inside": ("docker.io/library/busybox:1.36\tx", "is not a valid image reference"),
+    "path traversal": ("docker.io/nicolaka/netshoot:v1/../../evil/x", "is not a valid image reference"),
+    "second tag": ("docker.io/nicolaka/netshoot:v1:evil", "is not a valid image reference"),
+    "host as a prefix": ("docker.io.evil.example/library/busybox:1.36", NOT_IN),
+    "userinfo": ("docker.io@evil.example/library/busybox:1.36", "is not a valid image reference"),
+}
+
+
+@pytest.mark.parametrize(("image", "refusal"), list(BYPASS_ATTEMPTS.values()), ids=list(BYPASS_ATTEMPTS))
+def test_allowed_images_cannot_be_bypassed(image: str, refusal: str | None) -> None:
+    if refusal is None:
+        validate_request(req(image=image, allowed_images=ALLOWED))
+        return
+    with pytest.raises(KubedebugError) as excinfo:
+        validate_request(req(image=image, allowed_images=ALLOWED))
+    # Every refusal names the option and the image as given.
+    assert "allowed_images" in excinfo.value.msg and repr(image) in excinfo.value.msg, excinfo.value.msg
+    assert refusal in excinfo.value.msg
+
+
+def test_allowed_images_digest_refusal_says_what_to_allow() -> None:
+    image = f"docker.io/nicolaka/netshoot:v0.13@{PULL_DIGEST}"
+    with pytest.raises(KubedebugError) as excinfo:
+        validate_request(req(image=image, allowed_images=ALLOWED))
+    assert excinfo.value.msg == (
+        f"image {image!r} is pulled by its digest {PULL_DIGEST}, whatever its tag 'v0.13' says, and allowed_images "
+        r"(docker\.io/library/busybox:1\.36, docker\.io/nicolaka/netshoot:v.*) allow the tag, not that digest: use the tag alone, "
+        f"or ask the playbook owner to allow docker.io/nicolaka/netshoot@{PULL_DIGEST}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("image", "patterns"),
+    [
+        # A pattern that allows the repository at any digest, one that names the digest, and exact pinned references.
+        (f"registry.example.com/tools/debug:1.2@{PULL_DIGEST}", (r"registry\.example\.com/tools/.*",)),
+        (f"registry.example.com/tools/debug@{PULL_DIGEST}", (r"registry\.example\.com/tools/debug@sha256:[0-9a-f]{64}",)),
+        (f"registry.example.com/tools/debug:1.2@{PULL_DIGEST}", (rf"registry\.example\.com/tools/debug:1\.2@{PULL_DIGEST}",)),
+        (
+            f"registry.example.com/tools/debug:1.2@{PULL_DIGEST}",
+            (r"registry\.example\.com/tools/debug:1\.2@.*", rf"registry\.example\.com/tools/debug@{PULL_DIGEST}"),
+        ),
+        # A registry with a port, IPv4 and IPv6 hosts; the port is part of the host, never the tag.
+        ("localhost:5000/debug:1", (r"localhost:5000/debug:1",)),
+        ("127.0.0.1:5000/tools/debug", (r"127\.0\.0\.1:5000/tools/debug",)),
+        ("[::1]:5000/debug:1", (r"\[::1\]:5000/debug:1",)),
+        ("busybox", (r"busybox",)),
+    ],
+)
+def test_allowed_images_accepts(image: str, patterns: tuple[str, ...]) -> None:
+    validate_request(req(image=image, allowed_images=patterns))
+
+
+def test_allowed_images_pattern_with_digest_wildcard_does_not_pin_the_digest() -> None:
+    image = f"registry.example.com/tools/debug:1.2@{OTHER_DIGEST}"
+    with pytest.raises(KubedebugError, match="is pulled by its digest"):
+        validate_request(req(image=image, allowed_images=(r"registry\.example\.com/tools/debug:1\.2@.*",)))
+
+
+@pytest.mark.parametrize("pattern", [" docker\\.io/.*", "docker\\.io/.* ", ""])
+def test_allowed_images_patterns_with_whitespace_are_refused(pattern: str) -> None:
+    with pytest.raises(KubedebugError) as excinfo:
+        validate_request(req(image="docker.io/library/busybox:1.36", allowed_images=(pattern,)))
+    assert excinfo.value.msg == (
+        f"allowed_images: {pattern!r} is empty or has leading or trailing whitespace, so it never matches an image: remove it or the whitespace"
+    )
+
+
+@pytest.mark.parametrize("key", ["Image", "IMAGE", " image", "image ", "Name", "TargetContainerName"])
+def test_spec_override_cannot_set_identity_in_any_spelling(key: str) -> None:
+    with pytest.raises(KubedebugError, match=rf"^spec_override\.{re.escape(key)} cannot be set: use the "):
+        validate_request(req(spec_override={key: "evil.example/x:1"}))
 
 
 FORBIDDEN_OVERRIDES = {

@@ -36,12 +36,15 @@ DEBUG = {
     "output": None,
     "truncated": False,
     "parse_error": None,
+    "bad_lines": [],
+    "partial_line": None,
+    "invalid_utf8": 0,
     "error": None,
 }
 
 
 def missing(namespace: str, pod: str, error: str) -> dict[str, Any]:
-    return dict(dict.fromkeys(DEBUG), namespace=namespace, pod=pod, truncated=False, error=error)
+    return dict(dict.fromkeys(DEBUG), namespace=namespace, pod=pod, truncated=False, bad_lines=[], invalid_utf8=0, error=error)
 
 
 @pytest.fixture
