@@ -537,3 +537,33 @@ def attach_files(results: Sequence[Mapping[str, Any]], stats: Sequence[Mapping[s
             "sha256": stat["stat"].get("checksum"),
         }
     return [{**record, key: written.get((record.get("namespace"), record.get("pod")))} for record in results]
+
+
+def fetched_files(results: Sequence[Mapping[str, Any]], fetch_dir: str) -> list[dict[str, Any]]:
+    """Where on the controller each file the filesystem recipe read goes: ``<fetch_dir>/<namespace>/<pod><resolved>``.
+
+    ``resolved`` comes from the container's output, which the target's processes can
+    forge (they share the debug container's process namespace). A path that is not
+    absolute, has a ``..`` or ``.`` component, a NUL, or a namespace or pod that is not a
+    DNS-1123 name would let a forged line write outside ``fetch_dir``: such a file is not
+    written, and its entry says why (``refused``).
+    """
+    files: list[dict[str, Any]] = []
+    for record in results:
+        namespace, pod = str(record.get("namespace") or ""), str(record.get("pod") or "")
+        for check in record.get("output") or []:
+            if not isinstance(check, Mapping) or check.get("check") != "file" or not check.get("content_base64"):
+                continue
+            resolved = check.get("resolved")
+            label = f"{namespace}/{pod}:{check.get('target')}"
+            entry: dict[str, Any] = {"label": label, "content_base64": check["content_base64"], "dest": None, "refused": None}
+            plain = isinstance(resolved, str) and resolved.startswith("/") and "\0" not in resolved
+            parts = str(resolved).split("/")[1:]
+            if not (DNS1123_LABEL.fullmatch(namespace) and re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", pod)):
+                entry["refused"] = f"{label}: namespace or pod is not a Kubernetes name"
+            elif not plain or any(p in ("", ".", "..") for p in parts):
+                entry["refused"] = f"{label}: the container reported the path {resolved!r}, which is not a plain absolute path: not written"
+            else:
+                entry["dest"] = "/".join([fetch_dir.rstrip("/"), namespace, pod, *parts])
+            files.append(entry)
+    return files

@@ -43,11 +43,13 @@ import pytest
 from kubehelpers import (
     ROOT,
     Cluster,
+    cri_log,
     include_role,
     prepare_recipe,
     recipe_command,
     run_tasks,
     running_pod,
+    serve_logs,
 )
 
 PRELUDE = (ROOT / "roles" / "recipe" / "files" / "prelude.sh").read_text().rstrip()
@@ -505,3 +507,38 @@ def test_network_role_checks_real_endpoints(cluster: Cluster, namespace: str, tm
     assert (got["summary"]["failed_checks"], got["summary"]["checks"]) == (2, len(expected))  # summary lines are not counted as failed
     spec = cluster.core.read_namespaced_pod("web", namespace).spec.ephemeral_containers[0]
     assert (spec.name, spec.command) == ("kd-network-net1", command)
+
+
+def test_filesystem_role_never_writes_outside_fetch_dir_when_the_output_is_forged(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    """The target's processes share the debug container's process namespace and can forge its output.
+
+    Simulated: KWOK serves the forged log as the debug container's output (what a hostile
+    process writing to /proc/<debug pid>/fd/1 would produce); the role runs for real.
+    """
+    running_pod(cluster, namespace, "api")
+    good = base64.b64encode(b"fine\n").decode()
+    evil = base64.b64encode(b"owned\n").decode()
+    escape_to = tmp_path / "escaped"
+    lines = [
+        {"check": "file", "target": "/etc/hostname", "ok": True, "detail": "", "resolved": "/etc/hostname", "size": 5, "content_base64": good},
+        # From fetch_dir/<ns>/<pod>, five levels up is tmp_path: this would land in tmp_path/escaped.
+        {"check": "file", "target": "/x", "ok": True, "detail": "", "resolved": "/../../../../../" + escape_to.name, "size": 6, "content_base64": evil},
+        {"check": "summary", "ok": True, "count": 2},
+    ]
+    log_file = tmp_path / "forged.log"
+    log_file.write_text(cri_log("\n".join(json.dumps(line) for line in lines)))
+    serve_logs(cluster, namespace, "api", "kd-filesystem-forged", log_file)
+    fetch_dir = tmp_path / "a" / "b" / "fetched"
+    tasks = include_role(
+        cluster, "filesystem", filesystem_namespace=namespace, filesystem_pod="api", filesystem_run_id="forged",
+        filesystem_wait_timeout=30, filesystem_paths=["/etc/hostname"], filesystem_fetch_dir=str(fetch_dir),
+        filesystem_env={"KWOK_EXIT_CODE": "0"},
+    )  # fmt: skip
+    got = run_tasks(tmp_path, tasks, "filesystem_results")
+    [record] = got["_list"]
+    assert [c["resolved"] for c in record["output"] if c["check"] == "file"] == ["/etc/hostname", "/../../../../../escaped"]
+    assert (fetch_dir / namespace / "api" / "etc" / "hostname").read_bytes() == b"fine\n"
+    assert not escape_to.exists(), "a forged path wrote outside fetch_dir"
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file() and "fetched" in p.parts)
+    assert written == [f"a/b/fetched/{namespace}/api/etc/hostname"]
+    assert "which is not a plain absolute path: not written" in got["_stdout"]
