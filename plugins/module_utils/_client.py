@@ -90,6 +90,8 @@ class GarbledAnswer(Exception):
     """An answer that is not the JSON it should be (cut short by a dropped connection, or a broken proxy)."""
 
 
+WATCH_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
+
 # What a retry may cure besides a transient HTTP status: the connection failed, timed out, or
 # the answer arrived cut short.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (Urllib3HTTPError, ConnectionError, TimeoutError, http.client.HTTPException, GarbledAnswer)
@@ -577,7 +579,7 @@ class EphemeralClient:
         field_selector = f"metadata.name={next(iter(names))}" if len(names) == 1 else None
         kwargs = {"field_selector": field_selector} if field_selector else {}
         listed = False
-        streak = 0  # watches in a row that ended without an event: each waits longer before the next LIST
+        streak = 0  # watches in a row that ended early: after the first, each waits longer before the next LIST
         while pending and clock() < deadline:
             if listed:
                 self.stats.add("watch_restarts")
@@ -600,7 +602,7 @@ class EphemeralClient:
             ended, events, delay = self._watch_once(namespace, kwargs, resource_version, deadline, clock, event)
             if ended == "done":
                 return
-            streak = 0 if events else streak + 1
+            streak += 1
             if delay is None and streak > 1:
                 delay = self._delay(streak - 2, None)  # the same early end again and again: do not hammer the server
             if delay:
@@ -654,15 +656,17 @@ class EphemeralClient:
                     item = json.loads(line)
                 except ValueError:
                     return "failed", seen, self._delay(0, None)
-                kind = item.get("type")
-                obj = item.get("object") or {}
+                kind = item.get("type") if isinstance(item, dict) else None
+                obj = (item.get("object") if isinstance(item, dict) else None) or {}
+                if kind not in WATCH_EVENTS or not isinstance(obj, dict):
+                    return "failed", seen, self._delay(0, None)  # not a watch event: whatever answered is not watching
                 if kind == "ERROR":
                     # The API server ends a watch whose resourceVersion was compacted with a 410 Status event.
                     return ("expired", seen, None) if obj.get("code") == 410 else ("failed", seen, self._delay(0, None))
                 if kind == "BOOKMARK":
                     continue
                 seen += 1
-                if event(str(kind), obj) or clock() >= deadline:
+                if event(kind, obj) or clock() >= deadline:
                     return "done", seen, None
             return ("done" if clock() >= deadline else "closed"), seen, None
         except TRANSIENT_ERRORS as exc:

@@ -56,6 +56,11 @@ _EVENTS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/events$")
 _REVIEWS = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 
 
+def is_watch(query: dict[str, list[str]]) -> bool:
+    """Whether a query asks for a watch: the client writes ``watch=True`` (Python's bool), which the API server parses as Go's ParseBool does."""
+    return (query.get("watch") or [""])[0].lower() in ("true", "1", "t")
+
+
 def status_body(code: int, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     """A Status answer, as the API server writes it."""
     return {
@@ -122,7 +127,7 @@ class FakeCluster:
     def watches(self) -> int:
         """How many watches were asked for so far."""
         with self.lock:
-            return sum(1 for r in self.requests if r["query"].get("watch") in (["true"], ["1"]))
+            return sum(1 for r in self.requests if is_watch(r["query"]))
 
     def close(self) -> None:
         """End every open watch (the server is shutting down)."""
@@ -235,7 +240,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         cluster = self.server.cluster
         with cluster.lock:
             cluster.requests.append({"method": self.command, "path": url.path, "query": query, "content_type": self.headers.get("Content-Type"), "body": body})
-            watch = self.command == "GET" and query.get("watch") in (["true"], ["1"]) and (m := _PODS.match(url.path)) is not None
+            watch = self.command == "GET" and is_watch(query) and (m := _PODS.match(url.path)) is not None
             if not watch:
                 status, payload = cluster.answer(self.command, url.path, query, body)
         if watch and m is not None:

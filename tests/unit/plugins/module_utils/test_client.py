@@ -831,7 +831,8 @@ def test_list_pods_gives_up(namespaces: list[str] | None, method: str, msg: str)
     with pytest.raises(KubedebugError) as excinfo:
         api.list_pods(namespaces)
     assert excinfo.value.status == 500
-    assert excinfo.value.msg == f"{msg} (gave up after 2 attempts and 0.5s of waiting). The API server is overloaded or restarting: try again later, or raise request_retries."
+    overloaded = "The API server is overloaded or restarting: try again later, or raise request_retries."
+    assert excinfo.value.msg == f"{msg} (gave up after 2 attempts and 0.5s of waiting). {overloaded}"
     assert sleeps == [0.5]
 
 
@@ -1027,7 +1028,10 @@ def modified(pod: dict[str, Any]) -> dict[str, Any]:
     return {"type": "MODIFIED", "object": pod}
 
 
-GONE = {"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "too old resource version: 1 (9)", "reason": "Expired", "code": 410}}
+GONE = {
+    "type": "ERROR",
+    "object": {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "too old resource version: 1 (9)", "reason": "Expired", "code": 410},
+}
 WATCH = "list_namespaced_pod/watch"
 
 
