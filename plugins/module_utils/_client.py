@@ -636,11 +636,13 @@ class EphemeralClient:
                     timeout_seconds=seconds,
                     allow_watch_bookmarks=True,
                     _preload_content=False,
-                    # The server ends the watch after timeout_seconds; a read that waits longer
-                    # than that plus one request timeout is a stalled connection.
-                    _request_timeout=(self.request_timeout, seconds + self.request_timeout),
+                    # The API server sends a watch's headers at once: a server that does not is stalled.
+                    _request_timeout=self.timeouts,
                     **kwargs,
                 )
+            # Then silence is normal until the server ends the watch after timeout_seconds: only a
+            # read that waits longer than that, plus one request timeout, is a stalled connection.
+            _set_read_timeout(response, seconds + self.request_timeout)
         except ApiException as exc:
             if exc.status == 410:
                 return "expired", 0, None
@@ -770,6 +772,17 @@ class EphemeralClient:
             f"({tried}). Check the host or kubeconfig and the network; raise request_timeout for a slow "
             "API server, or request_retries for a flaky connection."
         )
+
+
+def _set_read_timeout(response: Any, seconds: float) -> None:
+    """Give the rest of a streamed answer ``seconds`` per read (urllib3 keeps the connection's socket on the response).
+
+    Without that socket (another urllib3), the request's own read timeout stays: a quiet
+    watch then ends early and is listed and watched again, which costs requests, not time.
+    """
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(seconds)
 
 
 def _lines(response: Any) -> Iterator[bytes]:

@@ -17,6 +17,7 @@ import copy
 import http.server
 import inspect
 import json
+import types
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
@@ -106,6 +107,12 @@ class WatchStream:
     def __init__(self, *items: dict[str, Any] | bytes | BaseException) -> None:
         self.items = items
         self.closed = False
+        self.connection = types.SimpleNamespace(sock=types.SimpleNamespace(settimeout=self.read_timeouts.append))
+
+    @property
+    def read_timeouts(self) -> list[float]:
+        """The read timeouts set on the watch's socket once its headers came."""
+        return self.__dict__.setdefault("_read_timeouts", [])
 
     def stream(self, amt: int | None = None, decode_content: bool = True) -> Iterator[bytes]:
         for item in self.items:
@@ -1067,8 +1074,10 @@ def test_wait_watches_until_satisfied(plain_pod: dict[str, Any]) -> None:
         "field_selector": "metadata.name=plain",
         "_preload_content": False,
     }
-    # The read timeout outlasts the server's own end of the watch by one request timeout: a quiet watch is not a stall.
-    assert core.timeouts[-1] == (30.0, seconds + 30.0)
+    # The headers must come within the request timeout; then the reads outlast the server's own end of the
+    # watch by one request timeout: a quiet watch is not a stall.
+    assert core.timeouts[-1] == (30.0, 30.0)
+    assert stream.read_timeouts == [seconds + 30.0]
     assert stream.closed
     assert sleeps == []
     assert api.stats.as_dict() == {"requests": 2, "retries": 0, "throttled": 0, "timeouts": 0, "watch_restarts": 0, "backoff_seconds": 0.0}

@@ -215,6 +215,8 @@ FAULTS: dict[str, tuple[Callable[[], Fault], tuple[str, ...], dict[str, int]]] =
     "throttle_429_patch": (lambda: Fault("throttle", times=3, seconds=1, method="PATCH", path=PATCH), ("add",), {"retries": 3, "throttled": 3}),
     "throttle_503": (lambda: Fault("throttle", times=2, seconds=1, status=503), FRONT_ENDS, {"retries": 2, "throttled": 0}),
     "watch_cut": (lambda: Fault("watch_cut", times=1, events=1), ("add", "info", "lookup"), {"watch_restarts": 1}),
+    # A watch whose headers never come: over after one request timeout, not at the end of the wait.
+    "watch_stall": (lambda: Fault("stall", times=1, watch=True, seconds=30), ("add", "info", "lookup"), {"timeouts": 1, "watch_restarts": 1}),
     "watch_gone": (lambda: Fault("watch_gone", times=2), ("add", "info", "lookup"), {"watch_restarts": 2}),
 }
 CASES = [(fault, front_end) for fault, (_make, front_ends, _expected) in FAULTS.items() for front_end in front_ends]
