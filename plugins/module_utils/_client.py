@@ -461,7 +461,7 @@ class EphemeralClient:
                 return None
             try:
                 current = self.read_pod(namespace, pod)
-            except (KubedebugError, Urllib3HTTPError, ConnectionError):
+            except (KubedebugError, GarbledAnswer, Urllib3HTTPError, OSError):
                 return None  # cannot tell yet: the patch is retried, and it is idempotent by name
             names = [c.get("name") for c in ((current or {}).get("spec") or {}).get("ephemeralContainers") or []]
             return current if name in names else None
@@ -761,6 +761,11 @@ class EphemeralClient:
             else:
                 hint = "The API server is overloaded or restarting: try again later, or raise request_retries"
             return KubedebugError(f"{last.msg} ({tried}). {hint}.", status=failure.status)
+        if isinstance(failure, GarbledAnswer):
+            return KubedebugError(
+                f"the API server's answer could not be read after {attempts} attempt{'s' if attempts != 1 else ''}: {failure} ({tried}). "
+                "Something between here and the API server (a proxy, a load balancer) may be cutting answers short or answering in its place."
+            )
         if is_timeout(failure):
             why = f"no answer within request_timeout ({self.request_timeout:g}s)"
         elif isinstance(failure, ApiException):

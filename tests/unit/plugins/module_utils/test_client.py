@@ -97,6 +97,14 @@ class Response:
         self.status = 200
 
 
+class Raw:
+    """An answer whose body is these bytes, whatever they are (a proxy that cut it, or a broken one)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.status = 200
+
+
 class WatchStream:
     """What a watch (``watch=True``, ``_preload_content=False``) returns: a response streamed chunk by chunk.
 
@@ -159,7 +167,7 @@ class FakeCore:
             outcome = outcome(*args, **kwargs)
         if isinstance(outcome, BaseException):
             raise outcome
-        if isinstance(outcome, WatchStream):
+        if isinstance(outcome, (WatchStream, Raw)):
             return outcome
         return Response(outcome)
 
@@ -680,6 +688,21 @@ def test_dry_run_retries_without_rereading(plain_pod: dict[str, Any]) -> None:
     assert [name for name, _unused, _unused in core.calls] == ["patch_namespaced_pod_ephemeralcontainers"] * 2
     assert all(kwargs["dry_run"] == "All" for _unused, kwargs in core.called("patch_namespaced_pod_ephemeralcontainers"))
     assert sleeps == [0.5]
+
+
+@pytest.mark.parametrize("garbled", [b'{"kind": "Pod", "metad', b"<html>502 Bad Gateway</html>", b"[]"])
+def test_a_garbled_answer_is_retried_and_never_a_traceback(plain_pod: dict[str, Any], garbled: bytes) -> None:
+    answer = with_debug_container(plain_pod)
+    # The PATCH's answer arrives cut short, and so does the re-read of the pod: the PATCH is sent again.
+    core = FakeCore(patch_namespaced_pod_ephemeralcontainers=[Raw(garbled), answer], read_namespaced_pod=[Raw(garbled)])
+    api, sleeps = make_client(core)
+    assert api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False) == answer
+    assert sleeps == [0.5]
+    core = FakeCore(list_namespaced_pod=[Raw(garbled)])
+    api, sleeps = make_client(core, retries=1)
+    why = "the API server answered a JSON list where an object was expected" if garbled == b"[]" else "the API server's answer is not JSON"
+    with pytest.raises(KubedebugError, match=rf"^the API server's answer could not be read after 2 attempts: {why}"):
+        api.list_pods([NS])
 
 
 def test_pod_deleted_during_retry(plain_pod: dict[str, Any]) -> None:
