@@ -201,9 +201,7 @@ class FakeCluster:
         return [
             (rv, kind, copy.deepcopy(pod))
             for rv, kind, pod in self.history
-            if rv > since
-            and (namespace is None or pod["metadata"]["namespace"] == namespace)
-            and (wanted is None or pod["metadata"]["name"] == wanted)
+            if rv > since and (namespace is None or pod["metadata"]["namespace"] == namespace) and (wanted is None or pod["metadata"]["name"] == wanted)
         ]
 
     def _add_ephemeral(self, namespace: str, name: str, body: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:

@@ -397,8 +397,7 @@ def test_retrying_gives_up_after_retries() -> None:
     result, sleeps, calls = run_retrying([api_error(503)] * 6)
     assert isinstance(result, KubedebugError)
     assert (result.msg, result.status) == (
-        "translated 503 (gave up after 5 attempts and 7.5s of waiting). The API server is overloaded or restarting: "
-        "try again later, or raise request_retries.",
+        "translated 503 (gave up after 5 attempts and 7.5s of waiting). The API server is overloaded or restarting: try again later, or raise request_retries.",
         503,
     )
     assert isinstance(result.__cause__, ApiException)
