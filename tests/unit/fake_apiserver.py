@@ -22,8 +22,9 @@ container's state later, as a kubelet would.
 Every change gets the next resourceVersion and is kept in ``history``; ``GET ...pods?watch=true``
 streams the changes after the given resourceVersion (chunked, one JSON event per line, as the
 API server does) until its ``timeoutSeconds``, and answers a resourceVersion older than
-``compacted`` with an ERROR event 410 Gone. ``added`` counts the PATCHes that stored a
-container, per pod and container: more than one for the same name would be a duplicate.
+``compacted`` with an ERROR event 410 Gone. A PATCH merges ephemeral containers by name, as
+the API server does; ``added`` counts, per pod and container, the PATCHes that stored one
+(never more than one), ``repeated`` those that sent a container already there again (a no-op).
 
 Imported as ``ansible_collections.kubedebug.ephemeral.tests.unit.fake_apiserver`` (see api_objects.py).
 """
@@ -87,6 +88,7 @@ class FakeCluster:
         self.compacted = 0
         self.history: list[tuple[int, str, dict[str, Any]]] = []
         self.added: dict[tuple[str, str, str], int] = {}
+        self.repeated: dict[tuple[str, str, str], int] = {}
         self.closing = False
         self.pods: dict[tuple[str, str], dict[str, Any]] = {}
         self.events: dict[str, list[dict[str, Any]]] = {}
@@ -169,7 +171,7 @@ class FakeCluster:
                 data = data[: int(query["limitBytes"][0])]
             return 200, data
         if method == "PATCH" and sub == "/ephemeralcontainers":
-            return 200, self._add_ephemeral(namespace, name, body, dry_run=query.get("dryRun") == ["All"])
+            return self._add_ephemeral(namespace, name, body, dry_run=query.get("dryRun") == ["All"])
         if method == "PATCH" and sub is None:
             pod = self.pod(namespace, name)
             pod["metadata"].setdefault("annotations", {}).update(body["metadata"]["annotations"])
@@ -204,24 +206,39 @@ class FakeCluster:
             if rv > since and (namespace is None or pod["metadata"]["namespace"] == namespace) and (wanted is None or pod["metadata"]["name"] == wanted)
         ]
 
-    def _add_ephemeral(self, namespace: str, name: str, body: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
+    def _add_ephemeral(self, namespace: str, name: str, body: dict[str, Any], *, dry_run: bool) -> tuple[int, dict[str, Any]]:
+        """A strategic merge by name, as the API server does: a container already there with the same spec is a no-op
+        (counted in ``repeated``), with another spec a 422."""
         pod = self.pod(namespace, name)
         spec = pod["spec"]
+        existing = {c["name"]: c for c in spec.get("ephemeralContainers", [])}
+        new = []
         for container in body["spec"]["ephemeralContainers"]:
             stored = dict(container)
             stored.setdefault("terminationMessagePath", "/dev/termination-log")
             stored.setdefault("resources", {})
+            key = (namespace, name, container["name"])
+            if container["name"] in existing:
+                if existing[container["name"]] != stored:
+                    message = (
+                        f'Pod "{name}" is invalid: spec.ephemeralContainers: Forbidden: existing ephemeral containers "{container["name"]}" may not be changed'
+                    )
+                    return 422, status_body(422, message)
+                if not dry_run:
+                    self.repeated[key] = self.repeated.get(key, 0) + 1
+                continue
             spec.setdefault("ephemeralContainers", []).append(stored)
+            new.append(container)
         answer = copy.deepcopy(pod)  # as the server answers: no status for the new container yet
-        if not dry_run:
-            for container in body["spec"]["ephemeralContainers"]:
+        if not dry_run and new:
+            for container in new:
                 key = (namespace, name, container["name"])
                 self.added[key] = self.added.get(key, 0) + 1
                 pod.setdefault("status", {}).setdefault("ephemeralContainerStatuses", []).append(
                     {"name": container["name"], "image": container["image"], "ready": False, "restartCount": 0, "state": copy.deepcopy(self.kubelet_state)}
                 )
             self._store(pod)
-        return answer
+        return 200, answer
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

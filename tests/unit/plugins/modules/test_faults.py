@@ -43,7 +43,8 @@ LOG = b'{"ok": true}\n'
 # Taken before any test patches them: the fixtures wrap the real ones.
 MODULE_CLIENT = _module.module_client
 LOOKUP_CLIENT = KubedebugLookupBase.client
-REQUEST_TIMEOUT = 0.5
+# Far above what the fake server needs even on a loaded machine, so that only the injected faults time out.
+REQUEST_TIMEOUT = 2.0
 RETRIES = 6
 PATCH = r"/ephemeralcontainers$"
 FRONT_ENDS = ("add", "info", "lookup", "snapshot")
@@ -182,7 +183,7 @@ def assert_collected(apiserver: FakeApiServer, front_end: str, pods: list[str], 
     """Everything there, nothing twice."""
     assert outcome["ok"], outcome["msg"]
     records = outcome["records"]
-    assert sorted(r["pod"] for r in records) == pods
+    assert sorted(r["pod"] for r in records) == sorted(pods)
     if front_end == "add":
         assert {r["action"] for r in records} == {"added"}
         assert {r["state"]["status"] for r in records} == {"running"}
@@ -197,19 +198,22 @@ def assert_no_duplicates(apiserver: FakeApiServer, pods: list[str]) -> None:
     cluster = apiserver.cluster
     duplicates = {key: n for key, n in cluster.added.items() if n > 1}
     assert duplicates == {}, f"containers added more than once: {duplicates}"
+    if cluster.repeated:
+        # Sent again because the re-read after a lost answer failed too: a no-op by name, as on the API server.
+        print(f"PATCHes that repeated a container already there: {sum(cluster.repeated.values())}")
     for pod in pods:
         names = [c["name"] for c in cluster.pods[(NS, pod)]["spec"].get("ephemeralContainers", [])]
         assert names.count("debug") <= 1, (pod, names)
 
 
-# (fault, the front ends it applies to, what the client must report): ``retries``/``watch_restarts`` at least, the rest exactly.
+# (fault, the front ends it applies to, what the client must report at least; ``throttled`` exactly: only the proxy throttles).
 FAULTS: dict[str, tuple[Callable[[], Fault], tuple[str, ...], dict[str, int]]] = {
     "reset": (lambda: Fault("reset", times=2), FRONT_ENDS, {"retries": 2}),
     "reset_after_patch": (lambda: Fault("reset", times=2, method="PATCH", path=PATCH, after=True), ("add",), {"retries": 2}),
     "reset_after_log": (lambda: Fault("reset", times=2, path=r"/log$", after=True), ("info", "lookup", "snapshot"), {"retries": 2}),
     "stall": (lambda: Fault("stall", times=2, seconds=5), FRONT_ENDS, {"retries": 2, "timeouts": 2}),
     "stall_after_patch": (lambda: Fault("stall", times=1, method="PATCH", path=PATCH, after=True, seconds=5), ("add",), {"retries": 1, "timeouts": 1}),
-    "latency": (lambda: Fault("latency", times=2, seconds=1.5), FRONT_ENDS, {"retries": 2, "timeouts": 2}),
+    "latency": (lambda: Fault("latency", times=2, seconds=5), FRONT_ENDS, {"retries": 2, "timeouts": 2}),
     "truncate": (lambda: Fault("truncate", times=2), FRONT_ENDS, {"retries": 2}),
     "throttle_429": (lambda: Fault("throttle", times=3, seconds=1, apf=True), FRONT_ENDS, {"retries": 3, "throttled": 3}),
     "throttle_429_patch": (lambda: Fault("throttle", times=3, seconds=1, method="PATCH", path=PATCH), ("add",), {"retries": 3, "throttled": 3}),
@@ -239,15 +243,11 @@ def test_each_front_end_gets_through_each_fault(
     api = outcome["api"]
     print(f"{fault} x {front_end}: api={api}, fault applied {proxy.applied()}x, waits {recorded_sleeps}")
     for count, least in expected.items():
-        if count in ("retries", "watch_restarts"):
-            assert api[count] >= least, (count, api)
-        else:
-            assert api[count] == least, (count, api)
-    # Bounded: every retry waited (Retry-After honoured: never less than it asked), and no more requests than
-    # the run needs plus two per fault it met.
+        assert api[count] >= least, (count, api)
+    assert api["throttled"] == expected.get("throttled", 0)
+    # Every retry waited, and after a 429 never less than its Retry-After asked.
     assert len(recorded_sleeps) == api["retries"]
-    if injected.kind == "throttle":
-        assert min(recorded_sleeps) >= injected.seconds
+    assert sum(1 for s in recorded_sleeps if s >= 1) >= api["throttled"]
     assert api["backoff_seconds"] == pytest.approx(sum(recorded_sleeps), abs=0.01)
 
 
@@ -319,10 +319,12 @@ def test_a_patch_whose_answer_was_lost_is_not_sent_again(
     set_up(apiserver, "add", pods)
     apiserver.cluster.kubelet_state = RUNNING
     proxy = proxy_for(Fault("reset", times=len(pods), method="PATCH", path=PATCH, after=True))
-    outcome = run_front_end("add", run_module, proxy, pods)
+    # A re-read that itself timed out would (rightly) send the PATCH again: give this test's reads ample time.
+    outcome = run_front_end("add", run_module, proxy, pods, request_timeout=10)
     assert outcome["ok"], outcome["msg"]
     assert {r["action"] for r in outcome["records"]} == {"added"}
     assert apiserver.cluster.added == {(NS, p, "debug"): 1 for p in pods}
+    assert apiserver.cluster.repeated == {}
     assert len(proxy.requests("PATCH", PATCH)) == len(pods)  # each pod patched once; the re-read found the container
     assert len(proxy.requests("GET", r"/pods/web-\d+$")) == len(pods)
 
