@@ -20,8 +20,8 @@ Two modes:
   number of bytes); TLS passes through untouched, so the client still verifies the real
   server's certificate (whose names must include 127.0.0.1).
 
-Every fault is bounded: it hits ``times`` requests (or connections) after letting ``skip``
-matching ones pass, and a stall or a delay lasts at most ``seconds``. The proxy itself stops
+Every fault is bounded: it hits ``times`` requests (or connections), one in ``every`` of
+those it matches, after letting ``skip`` pass, and a stall or a delay lasts at most ``seconds``. The proxy itself stops
 after ``lifetime`` seconds, whatever happens: a test that forgets it cannot hang on it.
 """
 
@@ -57,12 +57,14 @@ class Fault:
 
     ``after``: ``reset`` and ``stall`` once the upstream got the request and answered (its
     effect happened, the answer is lost), not before. ``method``, ``path`` (a regex searched
-    in the path) and ``watch`` narrow the requests it matches (``http`` only).
+    in the path) and ``watch`` narrow the requests it matches (``http`` only); of those it
+    lets ``skip`` pass, then hits one in ``every``, ``times`` times.
     """
 
     kind: str
     times: int = 1
     skip: int = 0
+    every: int = 1
     method: str | None = None
     path: str | None = None
     watch: bool | None = None
@@ -195,8 +197,8 @@ class FaultProxy:
         for fault in faults:
             if fault.kind not in allowed:
                 raise ValueError(f"fault {fault.kind!r} is not possible in {mode} mode (possible: {', '.join(sorted(allowed))})")
-            if fault.times < 0 or fault.skip < 0 or not 0 <= fault.seconds <= lifetime:
-                raise ValueError(f"fault {fault.kind!r}: times and skip must be >= 0 and seconds within the proxy's lifetime")
+            if fault.times < 0 or fault.skip < 0 or fault.every < 1 or not 0 <= fault.seconds <= lifetime:
+                raise ValueError(f"fault {fault.kind!r}: times and skip must be >= 0, every >= 1, and seconds within the proxy's lifetime")
         if mode == "tcp" and (server_context or upstream_context):
             raise ValueError("tcp mode passes TLS through: give no TLS contexts")
         if mode == "http" and tls_passthrough:
@@ -293,7 +295,7 @@ class FaultProxy:
                 if fault.applied >= fault.times or not fault.matches(method, path, watch):
                     continue
                 fault.seen += 1
-                if fault.seen <= fault.skip:
+                if fault.seen <= fault.skip or (fault.seen - fault.skip - 1) % fault.every:
                     continue
                 fault.applied += 1
                 return fault

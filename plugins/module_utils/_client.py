@@ -728,6 +728,11 @@ class EphemeralClient:
                 failure = exc
             delay = self._delay(attempt, asked)
             if attempt >= self.retries or waited + delay > self.retry_budget or (deadline is not None and clock() + delay >= deadline):
+                if before_retry is not None and not isinstance(failure, ApiException):
+                    # The last attempt may have taken effect with its answer lost: look once more.
+                    done = before_retry()
+                    if done is not None:
+                        return done
                 raise self._gave_up(failure, translate, attempt + 1, waited, throttled) from failure
             attempt += 1
             waited += delay
@@ -772,9 +777,10 @@ class EphemeralClient:
             why = str(failure.reason).replace("\n", ": ")
         else:
             why = str(failure)
+        also = f"; {throttled} of them were throttled (HTTP 429)" if throttled else ""
         return KubedebugError(
             f"the API server could not be reached after {attempts} attempt{'s' if attempts != 1 else ''}: {why} "
-            f"({tried}). Check the host or kubeconfig and the network; raise request_timeout for a slow "
+            f"({tried}{also}). Check the host or kubeconfig and the network; raise request_timeout for a slow "
             "API server, or request_retries for a flaky connection."
         )
 

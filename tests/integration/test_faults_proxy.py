@@ -20,6 +20,7 @@ import datetime as dt
 import ipaddress
 import ssl
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -175,8 +176,9 @@ def test_throttled_and_reset_patches_add_each_container_once(cluster: Cluster, n
     print(f"{count} pods, {throttled} PATCHes answered 429, {lost} PATCH answers reset after the API server applied them")
     names = kwok_pods(cluster, namespace, count)
     proxy, kubeconfig = tls_proxy(
-        Fault("throttle", times=throttled, method="PATCH", path=PATCH, seconds=1, apf=True),
-        Fault("reset", times=lost, method="PATCH", path=PATCH, after=True),
+        # Every other PATCH (a retry, mostly, gets through), and every fifth of the rest reset once applied.
+        Fault("throttle", times=throttled, every=2, method="PATCH", path=PATCH, seconds=1, apf=True),
+        Fault("reset", times=lost, every=5, method="PATCH", path=PATCH, after=True),
         Fault("watch_gone", times=1),
     )
     started = time.monotonic()
@@ -196,6 +198,8 @@ def test_throttled_and_reset_patches_add_each_container_once(cluster: Cluster, n
         },
     )
     elapsed = time.monotonic() - started
+    seen = Counter((r["method"], r["fault"], r["status"]) for r in proxy.requests())
+    print(f"through the proxy (method, fault, status): {dict(seen)}")
     assert result.get("failed") is not True, result.get("msg")
     api = result["api"]
     patches = proxy.requests("PATCH", PATCH)

@@ -641,6 +641,37 @@ def test_a_retry_never_adds_the_container_twice(plain_pod: dict[str, Any]) -> No
     assert sleeps == [0.5]
 
 
+def test_the_last_attempt_applied_with_its_answer_lost_is_found(plain_pod: dict[str, Any]) -> None:
+    # Throttled, then the last attempt the retries allow reaches the server and only its answer is lost.
+    server = {"pod": copy.deepcopy(plain_pod)}
+
+    def stored_then_reset(name: str, namespace: str, body: dict[str, Any], **kwargs: Any) -> Exception:
+        server["pod"]["spec"].setdefault("ephemeralContainers", []).extend(body["spec"]["ephemeralContainers"])
+        return CONNECTION_ERRORS[0]
+
+    core = FakeCore(
+        patch_namespaced_pod_ephemeralcontainers=[api_error(429, "slow down"), api_error(429, "slow down"), stored_then_reset],
+        read_namespaced_pod=[lambda name, namespace, **kwargs: copy.deepcopy(server["pod"])],
+    )
+    api, sleeps = make_client(core, retries=2)
+    result = api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False)
+    assert [c["name"] for c in result["spec"]["ephemeralContainers"]] == ["debug"]
+    assert len(core.called("patch_namespaced_pod_ephemeralcontainers")) == 3
+    assert api.stats.as_dict()["throttled"] == 2
+
+
+def test_out_of_retries_on_a_dropped_connection_says_how_many_were_throttled(plain_pod: dict[str, Any]) -> None:
+    core = FakeCore(
+        patch_namespaced_pod_ephemeralcontainers=[api_error(429, "slow down"), CONNECTION_ERRORS[0]],
+        read_namespaced_pod=[plain_pod],  # the container is not there: the PATCH never got through
+    )
+    api, _unused = make_client(core, retries=1)
+    with pytest.raises(KubedebugError) as excinfo:
+        api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False)
+    assert excinfo.value.msg.startswith("the API server could not be reached after 2 attempts: ('Connection aborted.'")
+    assert "(gave up after 2 attempts and 0.5s of waiting; 1 of them were throttled (HTTP 429))." in excinfo.value.msg
+
+
 def test_a_retry_adds_the_container_when_the_first_attempt_did_not(plain_pod: dict[str, Any]) -> None:
     answer = with_debug_container(plain_pod)
     core = FakeCore(
