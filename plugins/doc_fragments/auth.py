@@ -136,6 +136,28 @@ options:
         list, for example V(group1,group2).
     type: list
     elements: str
+  request_timeout:
+    description:
+      - Seconds to wait for the API server, per request, to accept the connection and then for each part of its
+        answer. A request that gets no answer in time is tried again, as a dropped connection is.
+      - A watch waits for the whole of its own server-side timeout plus this.
+      - This collection's own option (C(kubernetes.core) has none).
+      - Can also be specified via the E(K8S_AUTH_REQUEST_TIMEOUT) environment variable.
+      - Defaults to V(30).
+    type: float
+  request_retries:
+    description:
+      - How often one request is tried again after a transient failure, on every verb (throttling with HTTP 429,
+        including API Priority and Fairness, HTTP 500, 502, 503 and 504, a conflict (409), a dropped connection
+        or a timeout).
+      - Waits honour C(Retry-After) (at most 10 seconds each), otherwise back off exponentially with jitter; the
+        waits of one request add up to at most 60 seconds. A retried PATCH never adds a container twice.
+      - When the retries run out the task fails, saying how many attempts were made and what the API server
+        last answered. The result's C(api) counts requests, retries, throttled answers and timeouts.
+      - This collection's own option (C(kubernetes.core) has none).
+      - Can also be specified via the E(K8S_AUTH_REQUEST_RETRIES) environment variable.
+      - Defaults to V(8).
+    type: int
 notes:
   - Each option is taken from the task first, then from its environment variable, then from the kubeconfig or
     in-cluster configuration. The options and variables are those of the C(kubernetes.core) collection.
@@ -202,4 +224,10 @@ options:
   impersonate_groups:
     env:
       - name: K8S_AUTH_IMPERSONATE_GROUPS
+  request_timeout:
+    env:
+      - name: K8S_AUTH_REQUEST_TIMEOUT
+  request_retries:
+    env:
+      - name: K8S_AUTH_REQUEST_RETRIES
 """

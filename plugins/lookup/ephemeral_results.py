@@ -182,6 +182,32 @@ _list:
     error:
       description: Why nothing could be collected for this pod or container (missing pod or container, permission).
       type: str
+    api:
+      description:
+        - The API traffic of the whole lookup call that collected this record, the same in every record of one
+          call; the module P(kubedebug.ephemeral.ephemeral_container_info#module) returns it once, as
+          RV(kubedebug.ephemeral.ephemeral_container_info#module:api).
+        - See O(request_retries) and O(request_timeout).
+      type: dict
+      contains:
+        requests:
+          description: HTTP requests sent, each attempt and each watch counted.
+          type: int
+        retries:
+          description: Requests tried again after a transient failure (throttling, overload, a dropped connection, a timeout).
+          type: int
+        throttled:
+          description: Answers HTTP 429 Too Many Requests (API Priority and Fairness or another limit).
+          type: int
+        timeouts:
+          description: Requests that got no answer within O(request_timeout).
+          type: int
+        watch_restarts:
+          description: Times a watch was cut, stalled, ended early or expired (410 Gone), and pods were listed again.
+          type: int
+        backoff_seconds:
+          description: Seconds spent waiting before retries (C(Retry-After) or backoff).
+          type: float
 """
 
 from typing import Any
@@ -199,4 +225,5 @@ class LookupModule(KubedebugLookupBase):
     def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[dict[str, Any]]:
         self.load_options(variables, kwargs)
         result = self.run_manager(lambda: ResultsRequest.from_options([str(t) for t in terms], self.get_option), ResultsManager)
-        return list(result["pods"])
+        # A lookup returns only its records: each carries the API traffic of the call that collected them.
+        return [dict(record, api=dict(result["api"])) for record in result["pods"]]

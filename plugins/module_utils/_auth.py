@@ -100,7 +100,16 @@ AUTH_ARG_SPEC: dict[str, dict[str, Any]] = {
     "persist_config": {"type": "bool"},
     "impersonate_user": {"type": "str"},
     "impersonate_groups": {"type": "list", "elements": "str"},
+    # This collection's own (kubernetes.core has no such options); they shape the
+    # EphemeralClient, not the Configuration (see client_options).
+    "request_timeout": {"type": "float"},
+    "request_retries": {"type": "int"},
 }
+
+# Defaults when neither the task nor the environment sets them; the same values as
+# _client.REQUEST_TIMEOUT and _client.REQUEST_RETRIES (this layer does not import _client).
+DEFAULT_REQUEST_TIMEOUT = 30.0
+DEFAULT_REQUEST_RETRIES = 8
 
 # Option name -> attribute of kubernetes.client.Configuration. Where the two
 # differ, kubernetes.core also reads K8S_AUTH_<attribute> (K8S_AUTH_VERIFY_SSL,
@@ -196,6 +205,35 @@ def _resolve_proxy_headers(value: Any, environ: Mapping[str, str]) -> dict[str, 
     return headers or None
 
 
+def _number(option: str, value: Any, source: str) -> float | int:
+    """A request_timeout (seconds, > 0) or request_retries (a count, >= 0) from a task or the environment."""
+    integer = AUTH_ARG_SPEC[option]["type"] == "int"
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number: float | int = int(value) if integer else float(value)
+        if integer and isinstance(value, float) and value != number:
+            raise ValueError
+    except (TypeError, ValueError) as err:
+        kind = "a whole number" if integer else "a number of seconds"
+        raise KubedebugError(f"{source} must be {kind}, got {value!r}.") from err
+    if option == "request_timeout" and not 0 < number <= 3600:
+        raise KubedebugError(f"{source} must be more than 0 and at most 3600 seconds, got {value!r}: the time to wait for one answer of the API server.")
+    if option == "request_retries" and not 0 <= number <= 100:
+        raise KubedebugError(f"{source} must be between 0 and 100, got {value!r}: how often one request is tried again after a transient failure.")
+    return number
+
+
+def client_options(auth: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``EphemeralClient`` keywords that the options of :func:`resolve_auth` set: timeout and retries."""
+    timeout = auth.get("request_timeout")
+    retries = auth.get("request_retries")
+    return {
+        "request_timeout": DEFAULT_REQUEST_TIMEOUT if timeout is None else float(timeout),
+        "retries": DEFAULT_REQUEST_RETRIES if retries is None else int(retries),
+    }
+
+
 def resolve_auth(params: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     """Merge connection options from task parameters and the environment.
 
@@ -228,12 +266,16 @@ def resolve_auth(params: Mapping[str, Any], environ: Mapping[str, str]) -> dict[
                 auth[option] = env_value.lower() not in _ENV_FALSE
             elif option_type == "list":
                 auth[option] = _split_groups(env_value)
+            elif option_type in ("int", "float"):
+                auth[option] = _number(option, env_value, f"{env_var_names(option)[0]} (option {option})")
             else:
                 auth[option] = env_value
             continue
 
         if option_type == "bool":
             value = _param_bool(option, value)
+        elif option_type in ("int", "float"):
+            value = _number(option, value, f"Option {option}")
         elif option_type == "list":
             if isinstance(value, str):
                 value = _split_groups(value)
@@ -515,6 +557,10 @@ def create_api_client(auth: Mapping[str, Any]) -> kubernetes.client.ApiClient:
     configuration.no_proxy = None
     _load_configuration(auth, configuration)
     _apply_overrides(auth, configuration)
+    # No retries inside urllib3: by default it retries GETs (not PATCHes) three times on its
+    # own, sleeping whatever Retry-After a 429 or 503 asks, unbounded and uncounted. Every
+    # retry is EphemeralClient's, for every verb, with a cap, a budget and a count.
+    configuration.retries = False
 
     try:
         client = kubernetes.client.ApiClient(configuration=configuration)

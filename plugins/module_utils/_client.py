@@ -9,27 +9,40 @@ server stores, whichever ``kubernetes`` client version is installed. Every API
 failure leaves this module as a ``KubedebugError`` whose message says what to do.
 It imports nothing of the collection but ``_errors``: planning and records sit
 above it and hand it callables (``wait_for_pods``'s ``done``) where it must decide.
+
+Faults are handled here and nowhere else: every request carries a (connect, read)
+timeout, every verb is retried on throttling (429, and 503 with ``Retry-After``),
+overload and dropped connections with capped, jittered backoff and a bounded
+total, and ``ApiStats`` counts what that cost. urllib3's own retries are switched
+off where the ApiClient is built (``_auth.create_api_client``): they would retry
+GETs only, sleep a ``Retry-After`` of any length, and hide attempts from the count.
 """
 
 from __future__ import annotations
 
+import email.utils
+import http.client
 import inspect
 import json
+import math
+import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
 
 try:
     from kubernetes import client as k8s_client
-    from kubernetes import watch as k8s_watch
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError as Urllib3HTTPError
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+    from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 except ImportError:  # reported once by the front ends through _auth.HAS_KUBERNETES
-    k8s_client = k8s_watch = None  # type: ignore[assignment,unused-ignore]
+    k8s_client = None  # type: ignore[assignment,unused-ignore]
 
     class ApiException(Exception):  # type: ignore[no-redef]
         status: int | None = None
@@ -39,12 +52,109 @@ except ImportError:  # reported once by the front ends through _auth.HAS_KUBERNE
     class Urllib3HTTPError(Exception):  # type: ignore[no-redef]
         pass
 
+    class Urllib3TimeoutError(Urllib3HTTPError):  # type: ignore[no-redef]
+        pass
+
+    class MaxRetryError(Urllib3HTTPError):  # type: ignore[no-redef]
+        reason: BaseException | None = None
+
+    class NewConnectionError(Urllib3TimeoutError):  # type: ignore[no-redef]
+        pass
+
 
 T = TypeVar("T")
 
 SMP = "application/strategic-merge-patch+json"
 RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
 RBAC_DOC = "the collection's RBAC guide, docs/docsite/rst/rbac.rst"
+
+# Defaults of the request_timeout and request_retries options (doc fragment kubedebug.ephemeral.auth).
+REQUEST_TIMEOUT = 30.0
+REQUEST_RETRIES = 8
+# One wait between two attempts never exceeds MAX_DELAY, whatever Retry-After says (a
+# misconfigured or hostile server could ask for a day); all waits of one call together stay
+# within RETRY_BUDGET.
+MAX_DELAY = 10.0
+RETRY_BUDGET = 60.0
+
+# Headers API Priority and Fairness puts on its answers, a 429 included (KEP-1040).
+APF_PRIORITY_LEVEL = "X-Kubernetes-PF-PriorityLevel-UID"
+
+# A TLS failure reaches us as ApiException(status=0) (the client wraps urllib3's SSLError).
+# These are a connection dropped during the handshake, worth another attempt; a certificate
+# that does not verify is not.
+_TRANSIENT_TLS = ("EOF occurred", "UNEXPECTED_EOF", "Connection reset", "ConnectionResetError", "Broken pipe", "timed out")
+
+
+class GarbledAnswer(Exception):
+    """An answer that is not the JSON it should be (cut short by a dropped connection, or a broken proxy)."""
+
+
+WATCH_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
+
+# What a retry may cure besides a transient HTTP status: the connection failed, timed out, or
+# the answer arrived cut short.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (Urllib3HTTPError, ConnectionError, TimeoutError, http.client.HTTPException, GarbledAnswer)
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` means no answer came within the request timeout."""
+    if isinstance(exc, MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    if isinstance(exc, NewConnectionError):
+        return False  # a refused connection; urllib3 derives it from ConnectTimeoutError for history's sake
+    return isinstance(exc, (Urllib3TimeoutError, TimeoutError)) or (isinstance(exc, ApiException) and exc.status == 0 and "timed out" in str(exc.reason))
+
+
+def is_transient(exc: ApiException) -> bool:
+    """Whether another attempt may succeed where this answer refused."""
+    if exc.status in RETRY_STATUSES:
+        return True
+    return exc.status == 0 and any(marker in str(exc.reason) for marker in _TRANSIENT_TLS)
+
+
+def retry_after(exc: ApiException, now: Callable[[], float] = time.time) -> float | None:
+    """The seconds a ``Retry-After`` header asks for (delay-seconds or an HTTP-date), or None."""
+    headers = getattr(exc, "headers", None) or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(str(value)).timestamp() - now()
+        except (TypeError, ValueError):
+            return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+class ApiStats:
+    """What one task or lookup cost in API traffic: the ``api`` of every module result and lookup record.
+
+    Updated by every thread of a manager's pool, so each update takes the lock.
+    """
+
+    COUNTS = ("requests", "retries", "throttled", "timeouts", "watch_restarts")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(self.COUNTS, 0)
+        self._backoff = 0.0
+
+    def add(self, count: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[count] += n
+
+    def waited(self, seconds: float) -> None:
+        with self._lock:
+            self._counts["retries"] += 1
+            self._backoff += seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        """``requests``, ``retries``, ``throttled``, ``timeouts``, ``watch_restarts`` and ``backoff_seconds``."""
+        with self._lock:
+            return {**self._counts, "backoff_seconds": round(self._backoff, 3)}
 
 
 PSA_LEVEL = re.compile(r'violates PodSecurity "(?P<level>[a-z]+):(?P<version>[^"]+)"')
@@ -115,28 +225,81 @@ def _supports_content_type(method: Callable[..., Any]) -> bool:
 
 
 class EphemeralClient:
-    """The calls the module and the lookup need, with retries and translated errors."""
+    """The calls the module and the lookup need, with timeouts, retries and translated errors.
+
+    ``stats`` counts every request, retry, throttled answer, timeout and watch restart,
+    from all threads. ``sleep``, ``jitter`` (a number in [0, 1)) and ``clock`` are
+    there for tests.
+    """
 
     def __init__(
         self,
         api_client: Any,
         *,
-        retries: int = 4,
+        retries: int = REQUEST_RETRIES,
         backoff: float = 0.5,
+        max_delay: float = MAX_DELAY,
+        retry_budget: float = RETRY_BUDGET,
+        request_timeout: float = REQUEST_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api_client = api_client
         self.core = k8s_client.CoreV1Api(api_client)
         self.retries = retries
         self.backoff = backoff
+        self.max_delay = max_delay
+        self.retry_budget = retry_budget
+        self.request_timeout = request_timeout
         self.sleep = sleep
+        self.jitter = jitter
+        self.clock = clock
+        self.stats = ApiStats()
 
-    # -- reading ---------------------------------------------------------------
+    # -- sending ---------------------------------------------------------------
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """(connect, read) for one request: without a read timeout a dead connection blocks forever."""
+        return (self.request_timeout, self.request_timeout)
+
+    @contextmanager
+    def _counted(self) -> Iterator[None]:
+        """One request: counted, and so are its 429 answer or its timeout."""
+        self.stats.add("requests")
+        try:
+            yield
+        except ApiException as exc:
+            if exc.status == 429:
+                self.stats.add("throttled")
+            elif is_timeout(exc):
+                self.stats.add("timeouts")
+            raise
+        except BaseException as exc:
+            if is_timeout(exc):
+                self.stats.add("timeouts")
+            raise
+
+    def _raw(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> bytes:
+        """The body of one request, read whole: a connection dropped or stalled half way fails here, inside the retry."""
+        kwargs.setdefault("_request_timeout", self.timeouts)
+        with self._counted():
+            response = call(*args, _preload_content=False, **kwargs)
+            data: bytes = response.data
+        return data
 
     def _json(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        resp = call(*args, _preload_content=False, **kwargs)
-        data: dict[str, Any] = json.loads(resp.data)
+        raw = self._raw(call, *args, **kwargs)
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise GarbledAnswer(f"the API server's answer is not JSON ({len(raw)} bytes: {raw[:80]!r})") from exc
+        if not isinstance(data, dict):
+            raise GarbledAnswer(f"the API server answered a JSON {type(data).__name__} where an object was expected")
         return data
+
+    # -- reading ---------------------------------------------------------------
 
     def list_pods(
         self,
@@ -184,6 +347,7 @@ class EphemeralClient:
         )
 
     def read_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The pod, or None when it is gone: one attempt (``add_ephemeral`` asks it between its own retries)."""
         try:
             return self._json(self.core.read_namespaced_pod, name, namespace)
         except ApiException as exc:
@@ -261,10 +425,8 @@ class EphemeralClient:
 
         def call() -> bytes | None:
             try:
-                # _preload_content=False: the raw response, whatever the client's annotation says.
-                response: Any = self.core.read_namespaced_pod_log(pod, namespace, _preload_content=False, **kwargs)
-                data: bytes = response.data
-                return data
+                # The raw response (_preload_content=False), whatever the client's annotation says.
+                return self._raw(self.core.read_namespaced_pod_log, pod, namespace, **kwargs)
             except ApiException as exc:
                 if exc.status == 400 and no_instance in _message(exc)[0]:
                     return None
@@ -299,7 +461,7 @@ class EphemeralClient:
                 return None
             try:
                 current = self.read_pod(namespace, pod)
-            except (KubedebugError, Urllib3HTTPError, ConnectionError):
+            except (KubedebugError, GarbledAnswer, Urllib3HTTPError, OSError):
                 return None  # cannot tell yet: the patch is retried, and it is idempotent by name
             names = [c.get("name") for c in ((current or {}).get("spec") or {}).get("ephemeralContainers") or []]
             return current if name in names else None
@@ -320,7 +482,7 @@ class EphemeralClient:
             call,
             translate,
             before_retry=already_added,
-            retry_statuses=RETRY_STATUSES - {409} if precondition else RETRY_STATUSES,
+            final_statuses=frozenset({409}) if precondition else frozenset(),
         )
 
     def annotate(self, namespace: str, pod: str, annotations: Mapping[str, str], *, dry_run: bool) -> None:
@@ -338,11 +500,15 @@ class EphemeralClient:
 
     def whoami(self) -> str | None:
         """The authenticated user's name (SelfSubjectReview), or None when the API will not say."""
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
         try:
             api = k8s_client.AuthenticationV1Api(self.api_client)
-            data = self._json(api.create_self_subject_review, {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+            data = self._retrying(
+                lambda: self._json(api.create_self_subject_review, body),
+                lambda exc: KubedebugError(f"SelfSubjectReview failed with HTTP {exc.status}", status=exc.status),
+            )
             return ((data.get("status") or {}).get("userInfo") or {}).get("username")
-        except (ApiException, Urllib3HTTPError, AttributeError, ValueError, OSError):
+        except (KubedebugError, AttributeError, ValueError, OSError):
             return None
 
     # -- waiting ---------------------------------------------------------------
@@ -353,14 +519,17 @@ class EphemeralClient:
         done: Callable[[Mapping[str, Any]], bool],
         timeout: float,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> dict[tuple[str, str], dict[str, Any]]:
         """Wait until ``done(pod)`` holds for every target pod, or the timeout.
 
         ``targets`` maps a namespace to pod names. One LIST and then one watch per
-        namespace, in parallel: never a poll per pod. Returns the last pod seen for
-        each target (a pod that vanished maps to ``{}``), whether or not it got there.
+        namespace, in parallel: never a poll per pod. A watch that is cut, stalls,
+        ends early or expires (410 Gone) is followed by a fresh LIST and watch. Returns
+        the last pod seen for each target (a pod that vanished maps to ``{}``), whether
+        or not it got there. Takes at most ``timeout`` plus one request timeout.
         """
+        clock = clock or self.clock
         deadline = clock() + timeout
         latest: dict[tuple[str, str], dict[str, Any]] = {}
         lock = threading.Lock()
@@ -376,7 +545,8 @@ class EphemeralClient:
         for t in threads:
             t.start()
         for t in threads:
-            t.join(max(0.0, deadline - clock()) + 30)
+            # A safety net only: every request of the thread ends within its own timeout.
+            t.join(max(0.0, deadline - clock()) + 2 * self.request_timeout + self.max_delay)
         if errors:
             exc = errors[0]
             if isinstance(exc, KubedebugError):
@@ -410,12 +580,28 @@ class EphemeralClient:
                 latest[(namespace, name)] = {}
             pending.discard(name)
 
+        def event(kind: str, pod: Mapping[str, Any]) -> bool:
+            if kind == "DELETED":
+                name = (pod.get("metadata") or {}).get("name")
+                if name in pending:
+                    vanished(name)
+            else:
+                record(pod)
+            return not pending
+
         field_selector = f"metadata.name={next(iter(names))}" if len(names) == 1 else None
         kwargs = {"field_selector": field_selector} if field_selector else {}
+        listed = False
+        streak = 0  # watches in a row that ended early: after the first, each waits longer before the next LIST
         while pending and clock() < deadline:
+            if listed:
+                self.stats.add("watch_restarts")
+            listed = True
             listing = self._retrying(
                 lambda: self._json(self.core.list_namespaced_pod, namespace, **kwargs),
                 lambda exc: self._list_error(exc, namespace),
+                deadline=deadline,
+                clock=clock,
             )
             seen = set()
             for pod in listing.get("items") or []:
@@ -426,35 +612,106 @@ class EphemeralClient:
             if not pending:
                 return
             resource_version = (listing.get("metadata") or {}).get("resourceVersion")
-            w = k8s_watch.Watch()
-            try:
-                remaining = max(1, int(deadline - clock()))
-                for event in w.stream(
-                    self.core.list_namespaced_pod,
+            ended, events, delay = self._watch_once(namespace, kwargs, resource_version, deadline, clock, event)
+            if ended == "done":
+                return
+            streak += 1
+            if delay is None and streak > 1:
+                delay = self._delay(streak - 2, None)  # the same early end again and again: do not hammer the server
+            if delay:
+                delay = min(delay, max(0.0, deadline - clock()))
+                self.stats.waited(delay)
+                self.sleep(delay)
+
+    def _watch_once(
+        self,
+        namespace: str,
+        kwargs: Mapping[str, Any],
+        resource_version: str | None,
+        deadline: float,
+        clock: Callable[[], float],
+        event: Callable[[str, Mapping[str, Any]], bool],
+    ) -> tuple[str, int, float | None]:
+        """One watch request from ``resource_version``: (how it ended, events seen, wait before the next LIST).
+
+        Ends ``done`` (``event`` returned true, or the deadline), ``expired`` (410 Gone:
+        the resourceVersion is too old, list afresh), ``closed`` (the server ended it
+        early) or ``failed`` (cut, stalled past its read timeout, refused for a while).
+        """
+        seconds = max(1, math.ceil(deadline - clock()))
+        try:
+            with self._counted():
+                # The raw response (_preload_content=False), whatever the client's annotation says.
+                response: Any = self.core.list_namespaced_pod(
                     namespace,
+                    watch=True,
                     resource_version=resource_version,
-                    timeout_seconds=remaining,
-                    _request_timeout=remaining + 10,
+                    timeout_seconds=seconds,
+                    allow_watch_bookmarks=True,
+                    _preload_content=False,
+                    # The API server sends a watch's headers at once: a server that does not is stalled.
+                    _request_timeout=self.timeouts,
                     **kwargs,
-                ):
-                    if event.get("type") == "ERROR":
-                        break  # e.g. 410 Gone: list again from a fresh resourceVersion
-                    pod = event.get("raw_object") or {}
-                    if event.get("type") == "DELETED":
-                        name = (pod.get("metadata") or {}).get("name")
-                        if name in pending:
-                            vanished(name)
-                    else:
-                        record(pod)
-                    if not pending or clock() >= deadline:
-                        break
-            except (ApiException, Urllib3HTTPError, OSError):
-                # A dropped watch is not a failure of the wait: list and watch again.
-                self.sleep(min(self.backoff, max(0.0, deadline - clock())))
-            finally:
-                w.stop()
+                )
+            # Then silence is normal until the server ends the watch after timeout_seconds: only a
+            # read that waits longer than that, plus one request timeout, is a stalled connection.
+            _set_read_timeout(response, seconds + self.request_timeout)
+        except ApiException as exc:
+            if exc.status == 410:
+                return "expired", 0, None
+            if is_transient(exc):
+                return "failed", 0, self._delay(0, retry_after(exc))
+            raise self._watch_error(exc, namespace) from exc
+        except TRANSIENT_ERRORS:
+            return "failed", 0, self._delay(0, None)
+        seen = 0
+        try:
+            for line in _lines(response):
+                try:
+                    item = json.loads(line)
+                except ValueError:
+                    return "failed", seen, self._delay(0, None)
+                kind = item.get("type") if isinstance(item, dict) else None
+                obj = (item.get("object") if isinstance(item, dict) else None) or {}
+                if kind not in WATCH_EVENTS or not isinstance(obj, dict):
+                    return "failed", seen, self._delay(0, None)  # not a watch event: whatever answered is not watching
+                if kind == "ERROR":
+                    # The API server ends a watch whose resourceVersion was compacted with a 410 Status event.
+                    return ("expired", seen, None) if obj.get("code") == 410 else ("failed", seen, self._delay(0, None))
+                if kind == "BOOKMARK":
+                    continue
+                seen += 1
+                if event(kind, obj) or clock() >= deadline:
+                    return "done", seen, None
+            return ("done" if clock() >= deadline else "closed"), seen, None
+        except TRANSIENT_ERRORS as exc:
+            if is_timeout(exc):
+                self.stats.add("timeouts")
+            return "failed", seen, self._delay(0, None)
+        finally:
+            response.close()
+            response.release_conn()
+
+    @staticmethod
+    def _watch_error(exc: ApiException, namespace: str) -> KubedebugError:
+        message = _message(exc)[0]
+        if exc.status == 403:
+            return KubedebugError(
+                f"permission denied watching pods in namespace {namespace!r}: grant 'watch' on 'pods' (see {RBAC_DOC}). API server said: {message}",
+                status=403,
+            )
+        return KubedebugError(f"watching pods in namespace {namespace!r} failed with HTTP {exc.status}: {message}", status=exc.status)
 
     # -- retries ---------------------------------------------------------------
+
+    def _delay(self, attempt: int, asked: float | None) -> float:
+        """The wait before retry ``attempt`` (0 for the first): never sooner than ``Retry-After``, never more than ``max_delay``.
+
+        Exponential backoff with full jitter on top, so that the many threads of one
+        task, throttled together, do not all come back at the same moment.
+        """
+        spread = float(self.jitter()) * min(self.max_delay, self.backoff * (2**attempt))
+        return float(min(self.max_delay, (asked or 0.0) + spread))
 
     def _retrying(
         self,
@@ -462,32 +719,103 @@ class EphemeralClient:
         translate: Callable[[ApiException], KubedebugError],
         *,
         before_retry: Callable[[], T | None] | None = None,
-        retry_statuses: frozenset[int] = RETRY_STATUSES,
+        deadline: float | None = None,
+        clock: Callable[[], float] | None = None,
+        final_statuses: frozenset[int] = frozenset(),
     ) -> T:
+        """``call()``, again after a transient failure, until ``retries`` retries, ``retry_budget`` seconds of waiting or ``deadline``."""
+        clock = clock or self.clock
         attempt = 0
+        waited = 0.0
+        throttled = 0
         while True:
+            asked = None
             try:
                 return call()
             except ApiException as exc:
-                if exc.status not in retry_statuses or attempt >= self.retries:
+                if exc.status in final_statuses or not is_transient(exc):
                     raise translate(exc) from exc
-                delay = self._retry_after(exc) or self.backoff * (2**attempt)
-            except (Urllib3HTTPError, ConnectionError) as exc:
-                if attempt >= self.retries:
-                    raise KubedebugError(f"the API server could not be reached after {attempt + 1} attempts: {exc}") from exc
-                delay = self.backoff * (2**attempt)
+                throttled += exc.status == 429
+                asked = retry_after(exc)
+                failure: BaseException = exc
+            except TRANSIENT_ERRORS as exc:
+                failure = exc
+            delay = self._delay(attempt, asked)
+            if attempt >= self.retries or waited + delay > self.retry_budget or (deadline is not None and clock() + delay >= deadline):
+                if before_retry is not None and not isinstance(failure, ApiException):
+                    # The last attempt may have taken effect with its answer lost: look once more.
+                    done = before_retry()
+                    if done is not None:
+                        return done
+                raise self._gave_up(failure, translate, attempt + 1, waited, throttled) from failure
             attempt += 1
-            self.sleep(min(delay, 10.0))
+            waited += delay
+            self.stats.waited(delay)
+            self.sleep(delay)
             if before_retry is not None:
                 done = before_retry()
                 if done is not None:
                     return done
 
-    @staticmethod
-    def _retry_after(exc: ApiException) -> float | None:
-        headers = getattr(exc, "headers", None) or {}
-        value = headers.get("Retry-After") if hasattr(headers, "get") else None
-        try:
-            return float(value) if value is not None else None
-        except ValueError:
-            return None
+    def _gave_up(
+        self,
+        failure: BaseException,
+        translate: Callable[[ApiException], KubedebugError],
+        attempts: int,
+        waited: float,
+        throttled: int,
+    ) -> KubedebugError:
+        """The error once the retries ran out: how many attempts, the last answer, and what to do."""
+        tried = f"gave up after {attempts} attempt{'s' if attempts != 1 else ''} and {waited:.1f}s of waiting"
+        if isinstance(failure, ApiException) and failure.status:
+            last = translate(failure)
+            if failure.status == 429:
+                headers = getattr(failure, "headers", None) or {}
+                apf = " by API Priority and Fairness" if hasattr(headers, "get") and headers.get(APF_PRIORITY_LEVEL) else ""
+                hint = (
+                    f"The API server throttled {throttled} of them{apf} (HTTP 429 Too Many Requests): run fewer requests at once "
+                    "(a lower parallel), later, or with a higher request_retries; a cluster administrator can check which "
+                    "FlowSchema and PriorityLevelConfiguration match this user"
+                )
+            else:
+                hint = "The API server is overloaded or restarting: try again later, or raise request_retries"
+            return KubedebugError(f"{last.msg} ({tried}). {hint}.", status=failure.status)
+        if isinstance(failure, GarbledAnswer):
+            return KubedebugError(
+                f"the API server's answer could not be read after {attempts} attempt{'s' if attempts != 1 else ''}: {failure} ({tried}). "
+                "Something between here and the API server (a proxy, a load balancer) may be cutting answers short or answering in its place."
+            )
+        if is_timeout(failure):
+            why = f"no answer within request_timeout ({self.request_timeout:g}s)"
+        elif isinstance(failure, ApiException):
+            why = str(failure.reason).replace("\n", ": ")
+        else:
+            why = str(failure)
+        also = f"; {throttled} of them were throttled (HTTP 429)" if throttled else ""
+        return KubedebugError(
+            f"the API server could not be reached after {attempts} attempt{'s' if attempts != 1 else ''}: {why} "
+            f"({tried}{also}). Check the host or kubeconfig and the network; raise request_timeout for a slow "
+            "API server, or request_retries for a flaky connection."
+        )
+
+
+def _set_read_timeout(response: Any, seconds: float) -> None:
+    """Give the rest of a streamed answer ``seconds`` per read (urllib3 keeps the connection's socket on the response).
+
+    Without that socket (another urllib3), the request's own read timeout stays: a quiet
+    watch then ends early and is listed and watched again, which costs requests, not time.
+    """
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(seconds)
+
+
+def _lines(response: Any) -> Iterator[bytes]:
+    """The lines of a streamed (chunked) answer as they arrive: one watch event each."""
+    buffer = b""
+    for chunk in response.stream(amt=None, decode_content=False):
+        buffer += chunk
+        *complete, buffer = buffer.split(b"\n")
+        yield from (line for line in complete if line.strip())
+    if buffer.strip():
+        yield buffer

@@ -22,6 +22,7 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
     KUBERNETES_IMPORT_ERROR,
     KUBERNETES_MIN_VERSION,
     auth_from_module,
+    client_options,
     create_api_client,
     kubernetes_problem,
 )
@@ -34,7 +35,8 @@ R = TypeVar("R")
 
 def module_client(module: AnsibleModule) -> EphemeralClient:
     """The Kubernetes client for the module's connection options (doc fragment ``kubedebug.ephemeral.auth``)."""
-    return EphemeralClient(create_api_client(auth_from_module(module)))
+    auth = auth_from_module(module)
+    return EphemeralClient(create_api_client(auth), **client_options(auth))
 
 
 def run_module(module: AnsibleModule, request: Callable[[], R], manager: Callable[[EphemeralClient, R], Manager]) -> None:
@@ -45,14 +47,21 @@ def run_module(module: AnsibleModule, request: Callable[[], R], manager: Callabl
     problem = kubernetes_problem()
     if problem:
         module.fail_json(msg=problem)
+    client: EphemeralClient | None = None
     try:
         checked = request()  # bad input is refused before a client or an API call
-        outcome = manager(module_client(module), checked).run()
+        client = module_client(module)
+        outcome = manager(client, checked).run()
     except KubedebugError as exc:
-        module.fail_json(msg=exc.msg)
+        # What the API traffic cost up to the failure (retries, throttling), when there was any.
+        if client is None:
+            module.fail_json(msg=exc.msg)
+        module.fail_json(msg=exc.msg, api=client.stats.as_dict())
     except Exception as exc:  # pylint: disable=broad-exception-caught
         # Say what failed; the traceback stays available with -vvv.
         module.fail_json(msg=f"unexpected error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
+    if client is not None:
+        outcome.result["api"] = client.stats.as_dict()
     for warning in outcome.warnings:
         module.warn(warning)
     if outcome.failure:

@@ -85,6 +85,32 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+api:
+  description:
+    - What the task cost in API traffic, counted over every request it sent (also returned when it failed).
+    - See O(request_retries) and O(request_timeout).
+  returned: always
+  type: dict
+  sample: {"requests": 12, "retries": 2, "throttled": 2, "timeouts": 0, "watch_restarts": 0, "backoff_seconds": 2.31}
+  contains:
+    requests:
+      description: HTTP requests sent, each attempt and each watch counted.
+      type: int
+    retries:
+      description: Requests tried again after a transient failure (throttling, overload, a dropped connection, a timeout).
+      type: int
+    throttled:
+      description: Answers HTTP 429 Too Many Requests (API Priority and Fairness or another limit).
+      type: int
+    timeouts:
+      description: Requests that got no answer within O(request_timeout).
+      type: int
+    watch_restarts:
+      description: Times a watch was cut, stalled, ended early or expired (410 Gone), and pods were listed again.
+      type: int
+    backoff_seconds:
+      description: Seconds spent waiting before retries (C(Retry-After) or backoff).
+      type: float
 pods:
   description: One record per pod and ephemeral container, ordered by namespace, pod and container.
   returned: always

@@ -22,6 +22,7 @@ from ansible.utils.display import Display
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
     KUBERNETES_IMPORT_ERROR,
     auth_from_plugin,
+    client_options,
     create_api_client,
     kubernetes_problem,
 )
@@ -46,10 +47,11 @@ class KubedebugLookupBase(LookupBase):
 
     def client(self) -> EphemeralClient:
         """The Kubernetes client for the lookup's connection options (doc fragment ``kubedebug.ephemeral.auth``)."""
-        return EphemeralClient(create_api_client(auth_from_plugin(self)))
+        auth = auth_from_plugin(self)
+        return EphemeralClient(create_api_client(auth), **client_options(auth))
 
     def run_manager(self, request: Callable[[], R], manager: Callable[[EphemeralClient, R], Manager]) -> dict[str, Any]:
-        """The manager's result; its warnings are shown, and its failure (or any refusal) raised, under the lookup's name."""
+        """The manager's result and its ``api`` counts; its warnings are shown, and its failure (or any refusal) raised, under the lookup's name."""
         name = self.NAME
         problem = kubernetes_problem()
         if problem:
@@ -57,7 +59,8 @@ class KubedebugLookupBase(LookupBase):
             raise AnsibleLookupError(f"{name}: {problem}")
         try:
             checked = request()  # bad input is refused before a client or an API call
-            outcome = manager(self.client(), checked).run()
+            client = self.client()
+            outcome = manager(client, checked).run()
         except KubedebugError as exc:
             # Not "from exc": ansible-core >= 2.19 appends every cause to the message, and the client's
             # ApiException would add its headers and body to a message that already says what to do.
@@ -67,4 +70,4 @@ class KubedebugLookupBase(LookupBase):
             raise AnsibleLookupError(f"{name}: {outcome.failure}")
         for warning in outcome.warnings:
             display.warning(f"{name}: {warning}")
-        return outcome.result
+        return {**outcome.result, "api": client.stats.as_dict()}

@@ -95,7 +95,9 @@ def query(apiserver: FakeApiServer, display: RecordingDisplay, monkeypatch: pyte
 
 def test_returns_one_record_per_container_with_its_parsed_log(query: Any, apiserver: FakeApiServer, display: RecordingDisplay) -> None:
     records = query(f"{NS}/states", container="exited", parse="json_lines")
-    assert records == [dict(EXITED, logs='{"step": 1}\n', output=[{"step": 1}])]
+    # Each record carries the API traffic of the whole call: here one LIST and one log read, nothing retried.
+    api = {"requests": 2, "retries": 0, "throttled": 0, "timeouts": 0, "watch_restarts": 0, "backoff_seconds": 0.0}
+    assert records == [dict(EXITED, logs='{"step": 1}\n', output=[{"step": 1}], api=api)]
     assert display.warnings == []
     # terminated already: no wait; the default logs=true reads the log, bounded by the default limit_bytes
     assert apiserver.cluster.calls() == [

@@ -21,7 +21,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from kubernetes.config import kube_config
 
 from ansible_collections.kubedebug.ephemeral.plugins.doc_fragments.auth import ModuleDocFragment
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils import _auth
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils import _auth, _client
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
     AUTH_ARG_SPEC,
     AUTH_PROXY_HEADERS_SPEC,
@@ -666,3 +666,53 @@ def test_kubernetes_problem_reads_the_installed_version(monkeypatch: pytest.Monk
 def test_kubernetes_problem_without_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_auth, "HAS_KUBERNETES", False)
     assert _auth.kubernetes_problem() == "the kubernetes Python client is required on the host that runs this (pip install 'kubernetes>=24.2.0')"
+
+
+# --------------------------------------------------------------------------- request_timeout and request_retries
+
+
+@pytest.mark.parametrize(
+    ("params", "environ", "expected"),
+    [
+        ({}, {}, {"request_timeout": 30.0, "retries": 8}),
+        ({"request_timeout": 2.5, "request_retries": 0}, {}, {"request_timeout": 2.5, "retries": 0}),
+        ({"request_timeout": "7"}, {"K8S_AUTH_REQUEST_TIMEOUT": "9"}, {"request_timeout": 7.0, "retries": 8}),
+        ({}, {"K8S_AUTH_REQUEST_TIMEOUT": "0.75", "K8S_AUTH_REQUEST_RETRIES": "12"}, {"request_timeout": 0.75, "retries": 12}),
+    ],
+)
+def test_request_timeout_and_retries_shape_the_client(params: dict[str, Any], environ: dict[str, str], expected: dict[str, Any]) -> None:
+    assert _auth.client_options(resolve_auth(params, environ)) == expected
+    # The same defaults as the client's own, which this layer may not import.
+    assert (_auth.DEFAULT_REQUEST_TIMEOUT, _auth.DEFAULT_REQUEST_RETRIES) == (_client.REQUEST_TIMEOUT, _client.REQUEST_RETRIES)
+
+
+@pytest.mark.parametrize(
+    ("params", "environ", "message"),
+    [
+        ({"request_timeout": 0}, {}, "Option request_timeout must be more than 0 and at most 3600 seconds, got 0"),
+        ({"request_timeout": "soon"}, {}, "Option request_timeout must be a number of seconds, got 'soon'."),
+        ({"request_timeout": True}, {}, "Option request_timeout must be a number of seconds, got True."),
+        ({}, {"K8S_AUTH_REQUEST_TIMEOUT": "-1"}, "K8S_AUTH_REQUEST_TIMEOUT (option request_timeout) must be more than 0"),
+        ({"request_retries": 1.5}, {}, "Option request_retries must be a whole number, got 1.5."),
+        ({"request_retries": 101}, {}, "Option request_retries must be between 0 and 100, got 101"),
+        ({}, {"K8S_AUTH_REQUEST_RETRIES": "many"}, "K8S_AUTH_REQUEST_RETRIES (option request_retries) must be a whole number, got 'many'."),
+    ],
+)
+def test_bad_request_timeout_or_retries_is_refused_by_name(params: dict[str, Any], environ: dict[str, str], message: str) -> None:
+    with pytest.raises(KubedebugError) as excinfo:
+        resolve_auth(params, environ)
+    assert excinfo.value.msg.startswith(message)
+
+
+def test_create_api_client_leaves_every_retry_to_the_collection(tmp_path: Path) -> None:
+    # urllib3 would otherwise retry GETs (never PATCHes) three times on its own, sleeping any Retry-After.
+    client = create_api_client(resolve_auth({"host": "https://k8s.example", "api_key": "t"}, {}))
+    assert client.configuration.retries is False
+    kubeconfig = {
+        "apiVersion": "v1",
+        "clusters": [{"name": "c", "cluster": {"server": "https://k8s.example"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x",
+    }
+    assert create_api_client(resolve_auth({"kubeconfig": kubeconfig}, {})).configuration.retries is False

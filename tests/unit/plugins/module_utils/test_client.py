@@ -17,6 +17,7 @@ import copy
 import http.server
 import inspect
 import json
+import types
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
@@ -96,7 +97,45 @@ class Response:
         self.status = 200
 
 
-Outcome = Any  # a JSON payload, an exception to raise, or a callable(*args, **kwargs) returning either
+class Raw:
+    """An answer whose body is these bytes, whatever they are (a proxy that cut it, or a broken one)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.status = 200
+
+
+class WatchStream:
+    """What a watch (``watch=True``, ``_preload_content=False``) returns: a response streamed chunk by chunk.
+
+    ``items`` are watch events (dicts, sent as one JSON line each), raw byte chunks, or an
+    exception raised at that point of the stream (a cut or stalled connection).
+    """
+
+    def __init__(self, *items: dict[str, Any] | bytes | BaseException) -> None:
+        self.items = items
+        self.closed = False
+        self.connection = types.SimpleNamespace(sock=types.SimpleNamespace(settimeout=self.read_timeouts.append))
+
+    @property
+    def read_timeouts(self) -> list[float]:
+        """The read timeouts set on the watch's socket once its headers came."""
+        return self.__dict__.setdefault("_read_timeouts", [])
+
+    def stream(self, amt: int | None = None, decode_content: bool = True) -> Iterator[bytes]:
+        for item in self.items:
+            if isinstance(item, BaseException):
+                raise item
+            yield item if isinstance(item, bytes) else json.dumps(item).encode() + b"\n"
+
+    def close(self) -> None:
+        self.closed = True
+
+    def release_conn(self) -> None:
+        assert self.closed, "a watch connection went back to the pool before it was closed"
+
+
+Outcome = Any  # a JSON payload, an exception to raise, a WatchStream, or a callable(*args, **kwargs) returning one
 
 
 class FakeCore:
@@ -109,8 +148,16 @@ class FakeCore:
     def __init__(self, **outcomes: list[Outcome]) -> None:
         self.outcomes = {name: list(answers) for name, answers in outcomes.items()}
         self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self.timeouts: list[tuple[float, float]] = []
 
     def _answer(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Response:
+        kwargs = dict(kwargs)
+        timeout = kwargs.pop("_request_timeout", None)
+        # Without a read timeout a dead connection blocks for ever: no request may go without one.
+        assert isinstance(timeout, tuple) and len(timeout) == 2 and all(t > 0 for t in timeout), f"{method} called without a (connect, read) timeout"
+        self.timeouts.append(timeout)
+        if kwargs.get("watch"):
+            method += "/watch"
         self.calls.append((method, args, dict(kwargs)))
         assert kwargs.get("_preload_content") is False, f"{method} called without _preload_content=False"
         answers = self.outcomes.get(method)
@@ -120,6 +167,8 @@ class FakeCore:
             outcome = outcome(*args, **kwargs)
         if isinstance(outcome, BaseException):
             raise outcome
+        if isinstance(outcome, (WatchStream, Raw)):
+            return outcome
         return Response(outcome)
 
     def called(self, method: str) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
@@ -166,6 +215,7 @@ def _explicit_patch(method: str) -> Callable[..., Response]:
             "dry_run": dry_run,
             "field_validation": field_validation,
             "_preload_content": _preload_content,
+            "_request_timeout": _request_timeout,
             "_content_type": _content_type,
         }
         # Record what FakeCore would: only the arguments the caller passed.
@@ -181,9 +231,10 @@ class FakeCoreWithContentType(FakeCore):
     patch_namespaced_pod_ephemeralcontainers = _explicit_patch("patch_namespaced_pod_ephemeralcontainers")
 
 
-def make_client(core: FakeCore, *, retries: int = 4, backoff: float = 0.5) -> tuple[EphemeralClient, list[float]]:
+def make_client(core: FakeCore, *, retries: int = 4, backoff: float = 0.5, jitter: float = 1.0) -> tuple[EphemeralClient, list[float]]:
+    """A client over ``core`` whose sleeps are recorded, not slept; ``jitter`` 1.0 makes each wait the top of its range."""
     sleeps: list[float] = []
-    api = EphemeralClient(object(), retries=retries, backoff=backoff, sleep=sleeps.append)
+    api = EphemeralClient(object(), retries=retries, backoff=backoff, sleep=sleeps.append, jitter=lambda: jitter)
     assert isinstance(api.core, k8s_client.CoreV1Api)
     api.core = core
     return api, sleeps
@@ -345,7 +396,10 @@ def test_retry_statuses() -> None:
 def test_retrying_gives_up_after_retries() -> None:
     result, sleeps, calls = run_retrying([api_error(503)] * 6)
     assert isinstance(result, KubedebugError)
-    assert (result.msg, result.status) == ("translated 503", 503)
+    assert (result.msg, result.status) == (
+        "translated 503 (gave up after 5 attempts and 7.5s of waiting). The API server is overloaded or restarting: try again later, or raise request_retries.",
+        503,
+    )
     assert isinstance(result.__cause__, ApiException)
     assert (sleeps, calls) == ([0.5, 1.0, 2.0, 4.0], 5)
 
@@ -362,13 +416,71 @@ def test_retrying_caps_the_delay_at_ten_seconds() -> None:
     assert sleeps == [4.0, 8.0, 10.0, 10.0]
 
 
+# Never sooner than Retry-After, plus the jittered backoff (0.5 at jitter 1.0), at most 10 s.
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("3", 3.0), ("0.25", 0.25), ("120", 10.0), ("soon", 0.5), ("Wed, 21 Oct 2026 07:28:00 GMT", 0.5)],
+    [("3", 3.5), ("0.25", 0.75), ("120", 10.0), ("86400", 10.0), ("-5", 0.5), ("nan", 0.5), ("soon", 0.5), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.5)],
 )
 def test_retrying_honours_retry_after(value: str, expected: float) -> None:
     result, sleeps, _unused = run_retrying([api_error(429, "too many requests", headers={"Retry-After": value}), "ok"])
     assert (result, sleeps) == ("ok", [expected])
+
+
+@pytest.mark.parametrize(("jitter", "expected"), [(0.0, [0.0, 0.0, 0.0]), (0.5, [0.25, 0.5, 1.0]), (0.999, [0.4995, 0.999, 1.998])])
+def test_retrying_backs_off_with_full_jitter(jitter: float, expected: list[float]) -> None:
+    api, sleeps = make_client(FakeCore(), jitter=jitter)
+    failures = [api_error(503)] * 3
+
+    def call() -> str:
+        if failures:
+            raise failures.pop()
+        return "ok"
+
+    assert api._retrying(call, lambda exc: KubedebugError("no")) == "ok"
+    assert sleeps == pytest.approx(expected)
+
+
+def test_retrying_with_retry_after_is_jittered_above_it() -> None:
+    api, sleeps = make_client(FakeCore(), jitter=0.0)
+    outcomes: list[Any] = [api_error(429, "slow down", headers={"Retry-After": "2"}), "ok"]
+    assert api._retrying(lambda: _raise(outcomes.pop(0)) if len(outcomes) > 1 else outcomes[0], lambda exc: KubedebugError("no")) == "ok"
+    assert sleeps == [2.0]
+
+
+def test_retry_after_as_an_http_date() -> None:
+    exc = api_error(503, "restarting", headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    assert _client.retry_after(exc, now=lambda: 1445412475.0) == 5.0  # 07:27:55
+
+
+def test_retrying_stops_within_the_total_budget() -> None:
+    api, sleeps = make_client(FakeCore(), retries=50)
+    api.retry_budget = 25.0
+    with pytest.raises(KubedebugError, match=r"gave up after 6 attempts and 15\.5s of waiting"):
+        api._retrying(lambda: _raise(api_error(500)), lambda exc: KubedebugError(f"HTTP {exc.status}"))
+    assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0]  # the next wait, 10 s, would pass the 25 s budget
+    assert api.stats.as_dict() == {"requests": 0, "retries": 5, "throttled": 0, "timeouts": 0, "watch_restarts": 0, "backoff_seconds": 15.5}
+
+
+def test_retrying_stops_before_a_deadline() -> None:
+    api, sleeps = make_client(FakeCore(), retries=50)
+    with pytest.raises(KubedebugError, match=r"gave up after 3 attempts"):
+        api._retrying(lambda: _raise(api_error(503)), lambda exc: KubedebugError("busy"), deadline=5.0, clock=lambda: 2.0 + sum(sleeps))
+    assert sleeps == [0.5, 1.0]  # a third wait (2 s) would end past the deadline
+
+
+def test_retrying_throttled_out_says_so_and_what_to_do() -> None:
+    api, sleeps = make_client(FakeCore(), retries=2)
+    throttled = api_error(429, "Too many requests, please try again later.", headers={"Retry-After": "1", _client.APF_PRIORITY_LEVEL: "a1b2"})
+    with pytest.raises(KubedebugError) as excinfo:
+        api._retrying(lambda: _raise(throttled), lambda exc: translate(exc))
+    assert excinfo.value.status == 429
+    assert excinfo.value.msg == (
+        f"pod {NS}/web: patch pods/ephemeralcontainers failed with HTTP 429: Too many requests, please try again later. "
+        "(gave up after 3 attempts and 3.5s of waiting). The API server throttled 3 of them by API Priority and Fairness "
+        "(HTTP 429 Too Many Requests): run fewer requests at once (a lower parallel), later, or with a higher request_retries; "
+        "a cluster administrator can check which FlowSchema and PriorityLevelConfiguration match this user."
+    )
+    assert sleeps == [1.5, 2.0]
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 410, 422])
@@ -396,7 +508,11 @@ def test_retrying_retries_connection_errors(error: Exception) -> None:
 def test_retrying_gives_up_on_connection_errors(error: Exception) -> None:
     result, sleeps, calls = run_retrying([error] * 3, retries=2)
     assert isinstance(result, KubedebugError)
-    assert result.msg == f"the API server could not be reached after 3 attempts: {error}"
+    why = "no answer within request_timeout (30s)" if isinstance(error, ReadTimeoutError) else str(error)
+    assert result.msg == (
+        f"the API server could not be reached after 3 attempts: {why} (gave up after 3 attempts and 1.5s of waiting). "
+        "Check the host or kubeconfig and the network; raise request_timeout for a slow API server, or request_retries for a flaky connection."
+    )
     assert result.status is None
     assert result.__cause__ is error
     assert (sleeps, calls) == ([0.5, 1.0], 3)
@@ -525,6 +641,37 @@ def test_a_retry_never_adds_the_container_twice(plain_pod: dict[str, Any]) -> No
     assert sleeps == [0.5]
 
 
+def test_the_last_attempt_applied_with_its_answer_lost_is_found(plain_pod: dict[str, Any]) -> None:
+    # Throttled, then the last attempt the retries allow reaches the server and only its answer is lost.
+    server = {"pod": copy.deepcopy(plain_pod)}
+
+    def stored_then_reset(name: str, namespace: str, body: dict[str, Any], **kwargs: Any) -> Exception:
+        server["pod"]["spec"].setdefault("ephemeralContainers", []).extend(body["spec"]["ephemeralContainers"])
+        return CONNECTION_ERRORS[0]
+
+    core = FakeCore(
+        patch_namespaced_pod_ephemeralcontainers=[api_error(429, "slow down"), api_error(429, "slow down"), stored_then_reset],
+        read_namespaced_pod=[lambda name, namespace, **kwargs: copy.deepcopy(server["pod"])],
+    )
+    api, sleeps = make_client(core, retries=2)
+    result = api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False)
+    assert [c["name"] for c in result["spec"]["ephemeralContainers"]] == ["debug"]
+    assert len(core.called("patch_namespaced_pod_ephemeralcontainers")) == 3
+    assert api.stats.as_dict()["throttled"] == 2
+
+
+def test_out_of_retries_on_a_dropped_connection_says_how_many_were_throttled(plain_pod: dict[str, Any]) -> None:
+    core = FakeCore(
+        patch_namespaced_pod_ephemeralcontainers=[api_error(429, "slow down"), CONNECTION_ERRORS[0]],
+        read_namespaced_pod=[plain_pod],  # the container is not there: the PATCH never got through
+    )
+    api, _unused = make_client(core, retries=1)
+    with pytest.raises(KubedebugError) as excinfo:
+        api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False)
+    assert excinfo.value.msg.startswith("the API server could not be reached after 2 attempts: ('Connection aborted.'")
+    assert "(gave up after 2 attempts and 0.5s of waiting; 1 of them were throttled (HTTP 429))." in excinfo.value.msg
+
+
 def test_a_retry_adds_the_container_when_the_first_attempt_did_not(plain_pod: dict[str, Any]) -> None:
     answer = with_debug_container(plain_pod)
     core = FakeCore(
@@ -573,6 +720,21 @@ def test_dry_run_retries_without_rereading(plain_pod: dict[str, Any]) -> None:
     assert sleeps == [0.5]
 
 
+@pytest.mark.parametrize("garbled", [b'{"kind": "Pod", "metad', b"<html>502 Bad Gateway</html>", b"[]"])
+def test_a_garbled_answer_is_retried_and_never_a_traceback(plain_pod: dict[str, Any], garbled: bytes) -> None:
+    answer = with_debug_container(plain_pod)
+    # The PATCH's answer arrives cut short, and so does the re-read of the pod: the PATCH is sent again.
+    core = FakeCore(patch_namespaced_pod_ephemeralcontainers=[Raw(garbled), answer], read_namespaced_pod=[Raw(garbled)])
+    api, sleeps = make_client(core)
+    assert api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False) == answer
+    assert sleeps == [0.5]
+    core = FakeCore(list_namespaced_pod=[Raw(garbled)])
+    api, sleeps = make_client(core, retries=1)
+    why = "the API server answered a JSON list where an object was expected" if garbled == b"[]" else "the API server's answer is not JSON"
+    with pytest.raises(KubedebugError, match=rf"^the API server's answer could not be read after 2 attempts: {why}"):
+        api.list_pods([NS])
+
+
 def test_pod_deleted_during_retry(plain_pod: dict[str, Any]) -> None:
     core = FakeCore(
         patch_namespaced_pod_ephemeralcontainers=[api_error(503), recorded_error("notfound-pod")],
@@ -612,7 +774,10 @@ def test_add_ephemeral_gives_up_after_retries(plain_pod: dict[str, Any]) -> None
     api, sleeps = make_client(core, retries=2)
     with pytest.raises(KubedebugError) as excinfo:
         api.add_ephemeral(NS, "plain", BODY, name="debug", dry_run=False)
-    assert excinfo.value.msg == f"pod {NS}/plain: patch pods/ephemeralcontainers failed with HTTP 503: unavailable"
+    assert excinfo.value.msg == (
+        f"pod {NS}/plain: patch pods/ephemeralcontainers failed with HTTP 503: unavailable (gave up after 3 attempts and 1.5s of waiting). "
+        "The API server is overloaded or restarting: try again later, or raise request_retries."
+    )
     assert len(core.called("patch_namespaced_pod_ephemeralcontainers")) == 3
     assert len(core.called("read_namespaced_pod")) == 2
     assert sleeps == [0.5, 1.0]
@@ -725,7 +890,9 @@ def test_list_pods_gives_up(namespaces: list[str] | None, method: str, msg: str)
     api, sleeps = make_client(core, retries=1)
     with pytest.raises(KubedebugError) as excinfo:
         api.list_pods(namespaces)
-    assert (excinfo.value.msg, excinfo.value.status) == (msg, 500)
+    assert excinfo.value.status == 500
+    overloaded = "The API server is overloaded or restarting: try again later, or raise request_retries."
+    assert excinfo.value.msg == f"{msg} (gave up after 2 attempts and 0.5s of waiting). {overloaded}"
     assert sleeps == [0.5]
 
 
@@ -767,7 +934,7 @@ class FakeAuthApi:
         self.api_client = api_client
 
     def create_self_subject_review(self, body, **kwargs):
-        assert kwargs == {"_preload_content": False}
+        assert kwargs == {"_preload_content": False, "_request_timeout": (30.0, 30.0)}
         FakeAuthApi.bodies.append(body)
         if isinstance(self.answer, BaseException):
             _raise(self.answer)
@@ -791,7 +958,24 @@ def test_whoami(monkeypatch: pytest.MonkeyPatch, answer: Outcome, expected: str 
     monkeypatch.setattr(FakeAuthApi, "bodies", [])
     monkeypatch.setattr(_client.k8s_client, "AuthenticationV1Api", FakeAuthApi)
     assert api.whoami() == expected
-    assert FakeAuthApi.bodies == [{"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}]
+    # A connection failure is retried like any other request's (retries=4); a refusal is not.
+    attempts = 5 if answer is CONNECTION_ERRORS[1] else 1
+    assert FakeAuthApi.bodies == [{"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}] * attempts
+
+
+def test_whoami_honours_throttling(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers: list[Any] = [api_error(429, "slow down", headers={"Retry-After": "1"}), {"status": {"userInfo": {"username": "jane"}}}]
+
+    class ThrottledAuthApi(FakeAuthApi):
+        def create_self_subject_review(self, body, **kwargs):
+            answer = answers.pop(0)
+            return _raise(answer) if isinstance(answer, BaseException) else Response(answer)
+
+    api, sleeps = make_client(FakeCore(), jitter=0.0)
+    monkeypatch.setattr(_client.k8s_client, "AuthenticationV1Api", ThrottledAuthApi)
+    assert api.whoami() == "jane"
+    assert sleeps == [1.0]
+    assert api.stats.as_dict()["throttled"] == 1
 
 
 # --------------------------------------------------------------------------- read_container_log
@@ -809,6 +993,8 @@ class FakeLogCore(FakeCore):
     """FakeCore whose log reads answer bytes (logs are not JSON)."""
 
     def read_namespaced_pod_log(self, name, namespace, **kwargs):
+        kwargs = dict(kwargs)
+        self.timeouts.append(kwargs.pop("_request_timeout"))
         self.calls.append(("read_namespaced_pod_log", (name, namespace), dict(kwargs)))
         assert kwargs.get("_preload_content") is False
         answers = self.outcomes["read_namespaced_pod_log"]
@@ -892,65 +1078,65 @@ def debug_reached(wait: str) -> Callable[[Mapping[str, Any]], bool]:
     return lambda pod: reached(container_state(ephemeral_status(pod, "debug"))["status"], wait)
 
 
-class FakeWatch:
-    """Stands in for kubernetes.watch.Watch; ``script`` is a list of event lists, one per stream()."""
-
-    script: list[list[dict[str, Any]]] = []
-    streams: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
-    stopped = 0
-
-    def stream(self, func: Any, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        FakeWatch.streams.append((func, args, kwargs))
-        events = FakeWatch.script.pop(0) if FakeWatch.script else []
-        yield from events
-
-    def stop(self) -> None:
-        FakeWatch.stopped += 1
-
-
-@pytest.fixture
-def fake_watch(monkeypatch: pytest.MonkeyPatch) -> type[FakeWatch]:
-    monkeypatch.setattr(FakeWatch, "script", [])
-    monkeypatch.setattr(FakeWatch, "streams", [])
-    monkeypatch.setattr(FakeWatch, "stopped", 0)
-    monkeypatch.setattr(_client.k8s_watch, "Watch", FakeWatch)
-    return FakeWatch
-
-
 def debug_state(pod: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
     pod = copy.deepcopy(pod)
     pod["status"]["ephemeralContainerStatuses"] = [{"name": "debug", "state": state}]
     return pod
 
 
-def test_wait_already_satisfied_needs_no_watch(debugged_pod: dict[str, Any], fake_watch: type[FakeWatch]) -> None:
+def modified(pod: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "MODIFIED", "object": pod}
+
+
+GONE = {
+    "type": "ERROR",
+    "object": {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "too old resource version: 1 (9)", "reason": "Expired", "code": 410},
+}
+WATCH = "list_namespaced_pod/watch"
+
+
+def watching(lists: list[Any], watches: list[Any]) -> FakeCore:
+    """A FakeCore whose LISTs answer ``lists`` and whose watches answer ``watches`` (WatchStreams or exceptions), in turn."""
+    return FakeCore(**{"list_namespaced_pod": lists, WATCH: watches})
+
+
+def test_wait_already_satisfied_needs_no_watch(debugged_pod: dict[str, Any]) -> None:
     core = FakeCore(list_namespaced_pod=[pod_list(debugged_pod)])
     api, _unused = make_client(core)
     latest = api.wait_for_pods({NS: ["debugged"]}, debug_reached("running"), 30)
     assert latest == {(NS, "debugged"): as_listed(debugged_pod)}
     assert core.calls == [("list_namespaced_pod", (NS,), {"_preload_content": False, "field_selector": "metadata.name=debugged"})]
-    assert fake_watch.streams == []
 
 
-def test_wait_watches_until_satisfied(plain_pod: dict[str, Any], fake_watch: type[FakeWatch]) -> None:
+def test_wait_watches_until_satisfied(plain_pod: dict[str, Any]) -> None:
     waiting = debug_state(plain_pod, {"waiting": {"reason": "ContainerCreating"}})
     running = debug_state(plain_pod, {"running": {"startedAt": "2026-11-25T09:09:14Z"}})
-    fake_watch.script = [[{"type": "MODIFIED", "raw_object": waiting}, {"type": "MODIFIED", "raw_object": running}]]
-    core = FakeCore(list_namespaced_pod=[pod_list(waiting, resource_version="77")])
-    api, _unused = make_client(core)
+    stream = WatchStream(modified(waiting), {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "80"}}}, modified(running))
+    core = watching([pod_list(waiting, resource_version="77")], [stream])
+    api, sleeps = make_client(core)
     latest = api.wait_for_pods({NS: ["plain"]}, debug_reached("running"), 30)
     assert latest == {(NS, "plain"): running}
-    ((func, args, kwargs),) = fake_watch.streams
-    assert func == core.list_namespaced_pod
+    ((args, kwargs),) = core.called(WATCH)
     assert args == (NS,)
-    assert kwargs["resource_version"] == "77"
-    assert kwargs["field_selector"] == "metadata.name=plain"
-    assert 1 <= kwargs["timeout_seconds"] <= 30
-    assert kwargs["_request_timeout"] == kwargs["timeout_seconds"] + 10
-    assert fake_watch.stopped == 1
+    seconds = kwargs.pop("timeout_seconds")
+    assert 1 <= seconds <= 30
+    assert kwargs == {
+        "watch": True,
+        "resource_version": "77",
+        "allow_watch_bookmarks": True,
+        "field_selector": "metadata.name=plain",
+        "_preload_content": False,
+    }
+    # The headers must come within the request timeout; then the reads outlast the server's own end of the
+    # watch by one request timeout: a quiet watch is not a stall.
+    assert core.timeouts[-1] == (30.0, 30.0)
+    assert stream.read_timeouts == [seconds + 30.0]
+    assert stream.closed
+    assert sleeps == []
+    assert api.stats.as_dict() == {"requests": 2, "retries": 0, "throttled": 0, "timeouts": 0, "watch_restarts": 0, "backoff_seconds": 0.0}
 
 
-def test_wait_several_pods_lists_without_field_selector(plain_pod: dict[str, Any], fake_watch: type[FakeWatch]) -> None:
+def test_wait_several_pods_lists_without_field_selector(plain_pod: dict[str, Any]) -> None:
     first = debug_state(plain_pod, {"terminated": {"exitCode": 0, "reason": "Completed"}})
     second = copy.deepcopy(first)
     second["metadata"]["name"] = "plain-2"
@@ -961,36 +1147,114 @@ def test_wait_several_pods_lists_without_field_selector(plain_pod: dict[str, Any
     assert core.calls == [("list_namespaced_pod", (NS,), {"_preload_content": False})]
 
 
-def test_wait_vanished_and_deleted_pods(plain_pod: dict[str, Any], fake_watch: type[FakeWatch]) -> None:
+def test_wait_vanished_and_deleted_pods(plain_pod: dict[str, Any]) -> None:
     waiting = debug_state(plain_pod, {"waiting": {"reason": "ContainerCreating"}})
-    fake_watch.script = [[{"type": "DELETED", "raw_object": waiting}]]
-    core = FakeCore(list_namespaced_pod=[pod_list(waiting)])
+    core = watching([pod_list(waiting)], [WatchStream({"type": "DELETED", "object": waiting})])
     api, _unused = make_client(core)
     latest = api.wait_for_pods({NS: ["plain", "never-listed"]}, debug_reached("running"), 30)
     assert latest == {(NS, "plain"): {}, (NS, "never-listed"): {}}
 
 
-def test_wait_times_out_with_the_last_state(plain_pod: dict[str, Any], fake_watch: type[FakeWatch]) -> None:
+def test_wait_times_out_with_the_last_state(plain_pod: dict[str, Any]) -> None:
     waiting = debug_state(plain_pod, {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}})
     ticks = iter(range(1000))
-    core = FakeCore(list_namespaced_pod=[pod_list(waiting)])
+    core = watching([pod_list(waiting)], [WatchStream()])
     api, _unused = make_client(core)
     latest = api.wait_for_pods({NS: ["plain"]}, debug_reached("running"), 5, clock=lambda: float(next(ticks)))
     assert latest == {(NS, "plain"): as_listed(waiting)}
-    assert len(fake_watch.streams) >= 1
+    assert len(core.called(WATCH)) >= 1
 
 
-def test_wait_error_event_lists_again(plain_pod: dict[str, Any], fake_watch: type[FakeWatch]) -> None:
+@pytest.mark.parametrize("expiry", ["event", "answer"])
+def test_wait_410_gone_lists_afresh_at_once(plain_pod: dict[str, Any], expiry: str) -> None:
     waiting = debug_state(plain_pod, {"waiting": {"reason": "ContainerCreating"}})
     running = debug_state(plain_pod, {"running": {}})
-    fake_watch.script = [[{"type": "ERROR", "raw_object": {"kind": "Status", "code": 410}}]]
-    core = FakeCore(list_namespaced_pod=[pod_list(waiting, resource_version="1"), pod_list(running, resource_version="2")])
+    # The API server says 410 Gone either as an ERROR event in the stream or as the watch's own answer.
+    gone = WatchStream(GONE) if expiry == "event" else api_error(410, "too old resource version")
+    core = watching([pod_list(waiting, resource_version="1"), pod_list(running, resource_version="9")], [gone])
+    api, sleeps = make_client(core)
+    assert api.wait_for_pods({NS: ["plain"]}, debug_reached("running"), 30) == {(NS, "plain"): as_listed(running)}
+    assert [name for name, _args, _kwargs in core.calls] == ["list_namespaced_pod", WATCH, "list_namespaced_pod"]
+    assert sleeps == []  # nothing is wrong with the server: no backoff
+    assert api.stats.as_dict()["watch_restarts"] == 1
+
+
+CUT = ProtocolError("Connection broken: IncompleteRead(0 bytes read)", None)
+STALLED = ReadTimeoutError(None, "/api/v1/namespaces/unit-fixtures/pods", "Read timed out.")
+
+
+@pytest.mark.parametrize(("fault", "timeouts"), [(CUT, 0), (STALLED, 1)], ids=["cut", "stalled"])
+def test_wait_cut_or_stalled_watch_lists_and_watches_again(plain_pod: dict[str, Any], fault: Exception, timeouts: int) -> None:
+    waiting = debug_state(plain_pod, {"waiting": {"reason": "ContainerCreating"}})
+    creating = debug_state(plain_pod, {"waiting": {"reason": "ContainerCreating", "message": "still"}})
+    running = debug_state(plain_pod, {"running": {}})
+    first = WatchStream(modified(creating), fault)
+    core = watching([pod_list(waiting), pod_list(creating)], [first, WatchStream(modified(running))])
+    api, sleeps = make_client(core)
+    assert api.wait_for_pods({NS: ["plain"]}, debug_reached("running"), 30) == {(NS, "plain"): running}
+    assert [name for name, _args, _kwargs in core.calls] == ["list_namespaced_pod", WATCH, "list_namespaced_pod", WATCH]
+    assert first.closed
+    assert sleeps == [0.5]
+    assert api.stats.as_dict() == {"requests": 4, "retries": 1, "throttled": 0, "timeouts": timeouts, "watch_restarts": 1, "backoff_seconds": 0.5}
+
+
+def test_wait_garbled_watch_line_lists_again(plain_pod: dict[str, Any]) -> None:
+    waiting = debug_state(plain_pod, {"waiting": {"reason": "ContainerCreating"}})
+    running = debug_state(plain_pod, {"running": {}})
+    core = watching([pod_list(waiting), pod_list(running)], [WatchStream(b'{"type": "MODIFIED", "obj\n')])
     api, _unused = make_client(core)
     assert api.wait_for_pods({NS: ["plain"]}, debug_reached("running"), 30) == {(NS, "plain"): as_listed(running)}
-    assert len(core.calls) == 2
+    assert api.stats.as_dict()["watch_restarts"] == 1
 
 
-def test_wait_list_error_is_raised_in_the_caller(fake_watch: type[FakeWatch]) -> None:
+def test_wait_throttled_watch_honours_retry_after(plain_pod: dict[str, Any]) -> None:
+    waiting = debug_state(plain_pod, {"waiting": {"reason": "ContainerCreating"}})
+    running = debug_state(plain_pod, {"running": {}})
+    core = watching([pod_list(waiting), pod_list(running)], [api_error(429, "slow down", headers={"Retry-After": "2"})])
+    api, sleeps = make_client(core, jitter=0.0)
+    assert api.wait_for_pods({NS: ["plain"]}, debug_reached("running"), 30) == {(NS, "plain"): as_listed(running)}
+    assert sleeps == [2.0]
+    assert api.stats.as_dict() == {"requests": 3, "retries": 1, "throttled": 1, "timeouts": 0, "watch_restarts": 1, "backoff_seconds": 2.0}
+
+
+def test_wait_watch_refused_says_which_permission(plain_pod: dict[str, Any]) -> None:
+    waiting = debug_state(plain_pod, {"waiting": {"reason": "ContainerCreating"}})
+    forbidden = api_error(403, f'pods is forbidden: User "jane" cannot watch resource "pods" in API group "" in the namespace "{NS}"')
+    core = watching([pod_list(waiting)], [forbidden])
+    api, sleeps = make_client(core)
+    with pytest.raises(KubedebugError) as excinfo:
+        api.wait_for_pods({NS: ["plain"]}, debug_reached("running"), 30)
+    assert excinfo.value.msg == (
+        f"permission denied watching pods in namespace '{NS}': grant 'watch' on 'pods' (see {RBAC_DOC}). "
+        f'API server said: pods is forbidden: User "jane" cannot watch resource "pods" in API group "" in the namespace "{NS}"'
+    )
+    assert len(core.called(WATCH)) == 1 and sleeps == []  # not retried until the deadline
+
+
+def test_wait_on_watches_that_keep_ending_backs_off_and_stops_at_the_deadline(plain_pod: dict[str, Any]) -> None:
+    waiting = debug_state(plain_pod, {"waiting": {"reason": "ContainerCreating"}})
+    core = watching([pod_list(waiting)], [WatchStream()])  # every watch ends at once, without an event
+    api, sleeps = make_client(core)
+    start = 1000.0
+    latest = api.wait_for_pods({NS: ["plain"]}, debug_reached("running"), 20, clock=lambda: start + sum(sleeps))
+    assert latest == {(NS, "plain"): as_listed(waiting)}
+    # Growing waits (the first restart is at once), cut at the deadline: a handful of LISTs, not a busy loop.
+    assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 4.5]
+    assert sum(sleeps) == 20
+    assert len(core.called(WATCH)) == 7
+
+
+def test_wait_relist_retries_stop_at_the_deadline(plain_pod: dict[str, Any]) -> None:
+    waiting = debug_state(plain_pod, {"waiting": {"reason": "ContainerCreating"}})
+    core = watching([pod_list(waiting), api_error(503, "restarting")], [WatchStream()])
+    api, sleeps = make_client(core, retries=100)
+    start = 1000.0
+    with pytest.raises(KubedebugError, match=r"failed with HTTP 503: restarting \(gave up after \d+ attempts"):
+        api.wait_for_pods({NS: ["plain"]}, debug_reached("running"), 10, clock=lambda: start + sum(sleeps))
+    assert sum(sleeps) <= 10
+
+
+def test_wait_list_error_is_raised_in_the_caller() -> None:
     api, _unused = make_client(FakeCore(list_namespaced_pod=[recorded_error("rbac-list")]))
     with pytest.raises(KubedebugError, match=rf"^permission denied listing pods in namespace '{NS}': grant 'list' on 'pods'"):
         api.wait_for_pods({NS: ["plain"]}, debug_reached("running"), 30)
@@ -1055,8 +1319,9 @@ def apiserver(monkeypatch: pytest.MonkeyPatch) -> Iterator[_RecordingServer]:
 def real_client(server: _RecordingServer | None, *, retries: int = 4, host: str | None = None) -> tuple[EphemeralClient, list[float]]:
     configuration = k8s_client.Configuration()
     configuration.host = host or f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[union-attr]
+    configuration.retries = False  # as _auth.create_api_client builds it: every retry is EphemeralClient's
     sleeps: list[float] = []
-    return EphemeralClient(k8s_client.ApiClient(configuration), retries=retries, sleep=sleeps.append), sleeps
+    return EphemeralClient(k8s_client.ApiClient(configuration), retries=retries, sleep=sleeps.append, jitter=lambda: 0.0), sleeps
 
 
 class TestWire:
@@ -1145,7 +1410,8 @@ class TestWire:
         with pytest.raises(KubedebugError) as excinfo:
             api.list_pods([NS])
         assert excinfo.value.msg.startswith("the API server could not be reached after 2 attempts: ")
-        assert sleeps == [0.5]
+        assert "Connection refused" in excinfo.value.msg
+        assert sleeps == [0.0]  # jitter 0
 
 
 # --------------------------------------------------------------------------- PodSecurity hint

@@ -993,8 +993,9 @@ class FakeCore:
 
     def _called(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         assert kwargs.get("_preload_content") is False
+        assert kwargs.get("_request_timeout"), f"{method} called without a timeout"
         with self.lock:
-            self.calls.append((method, args, {k: v for k, v in kwargs.items() if k != "_preload_content"}))
+            self.calls.append((method, args, {k: v for k, v in kwargs.items() if k not in ("_preload_content", "_request_timeout")}))
 
     def _items(self, namespace: str | None, kwargs: dict[str, Any]) -> Response:
         items = []

@@ -1016,6 +1016,7 @@ class FakeCore:
         self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
 
     def _answer(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Response:
+        assert kwargs.pop("_request_timeout"), f"{method} called without a timeout"
         self.calls.append((method, args, dict(kwargs)))
         assert kwargs.pop("_preload_content") is False
         queue = self.answers[method]
@@ -1033,7 +1034,8 @@ class FakeCore:
 
 def make_client(core: FakeCore) -> tuple[EphemeralClient, list[float]]:
     sleeps: list[float] = []
-    api = EphemeralClient(object(), sleep=sleeps.append)
+    # jitter 1.0: each wait is the top of its range, the backoff without jitter.
+    api = EphemeralClient(object(), sleep=sleeps.append, jitter=lambda: 1.0)
     api.core = core
     return api, sleeps
 
