@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from private_resolver import FILES, ZONE, PrivateResolver, Unavailable, private_resolver
+
+from ansible_collections.kubedebug.ephemeral.tests.private_resolver import FILES, ZONE, PrivateResolver, Unavailable, private_resolver
 
 INVALID = "kd-recipe-test.invalid"
 RESOLVE_KEYS = ["check", "target", "ok", "detail", "ms", "addresses", "tool"]

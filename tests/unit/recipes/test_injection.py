@@ -41,10 +41,10 @@ from typing import Any
 
 import pytest
 import yaml
-from private_resolver import PrivateResolver, Unavailable, private_resolver
 from recipe_runner import BUSYBOX, ROLES, busybox_bin, host_path
 
 from ansible_collections.kubedebug.ephemeral.plugins.plugin_utils._recipes import split_list
+from ansible_collections.kubedebug.ephemeral.tests.private_resolver import PrivateResolver, Unavailable, private_resolver
 from ansible_collections.kubedebug.ephemeral.tests.unit.api_objects import load_pod
 from ansible_collections.kubedebug.ephemeral.tests.unit.fake_apiserver import FakeCluster, _Server
 from ansible_collections.kubedebug.ephemeral.tests.unit.local_http import serving

@@ -8,7 +8,11 @@ each question. A recipe run inside (``nsenter --net --mount``, see ``wrap``) res
 busybox's applets exactly as it would against a cluster's resolver, and nothing it sends can leave the
 namespace: it has no interface but its loopback.
 
-The helper lives until its stdin closes (the test process exiting closes it too).
+The helper lives until its stdin closes (the test process exiting closes it too). The unit tests of the dns recipe
+and the injection proofs use it, and so do the integration tests and the benchmark that run the dns recipe on this
+host to stand in for a debug container (tests/integration/kubehelpers.py: real_run).
+
+Imported as ``ansible_collections.kubedebug.ephemeral.tests.private_resolver``.
 """
 
 from __future__ import annotations
