@@ -14,7 +14,7 @@ Unit tests talk to loopback only, and never to this host's resolver: ``network_g
 Unix sockets) and a getaddrinfo of any name but an IP literal or ``localhost``; the test
 then fails, even when the code under test swallowed the error. Subprocesses (recipe
 scripts, ansible-playbook, tools) are out of its reach: the tests that run them keep to
-loopback themselves, or run them in a network namespace of their own (recipes/private_resolver.py).
+loopback themselves, or run them in a network namespace of their own (tests/private_resolver.py).
 """
 
 from __future__ import annotations
