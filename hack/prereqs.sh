@@ -7,6 +7,18 @@
 #   iproute2 for the pod bridge; and for its images (hack/images): jattach, gcc (a static
 #   pause), Debian's python3.11 and a JDK 17 (javac), which go into the images.
 set -euo pipefail
+
+# busybox-static's .deb (never installed): the images (hack/images) are built from it, and
+# their unit test (tests/unit/test_image_builder.py) downloads nothing itself.
+debs=${KD_CACHE:-$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)/.cache}/images/debs
+if ! compgen -G "$debs/busybox-static_*.deb" >/dev/null && command -v apt-get >/dev/null 2>&1; then
+  mkdir -p "$debs"
+  if ! (cd "$debs" && apt-get download busybox-static >/dev/null 2>&1); then
+    [ "$(id -u)" -eq 0 ] && apt-get update -qq >/dev/null 2>&1
+    (cd "$debs" && apt-get download busybox-static >/dev/null 2>&1) || echo "prereqs: could not download busybox-static into $debs" >&2
+  fi
+fi
+
 # command -> package
 declare -A want=(
   [busybox]=busybox [tcpdump]=tcpdump [dnsmasq]=dnsmasq-base [openssl]=openssl [ip]=iproute2

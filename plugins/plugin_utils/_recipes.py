@@ -19,6 +19,8 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._options impor
 MAX_CONTAINER_NAME = 63
 # What a survey's free text list looks like: "a, b" or one per line.
 LIST_ITEM = re.compile(r"[^,\s]+")
+# A network interface name as capture.sh accepts it (never an option of tcpdump: no leading '-').
+INTERFACE = re.compile(r"[A-Za-z0-9._:@][A-Za-z0-9._:@-]*")
 # The recipes the role ships a script for (roles/recipe/files/<name>.sh).
 SHIPPED_RECIPES = ("dns", "network", "processes", "filesystem", "capture", "jvm", "python")
 
@@ -138,6 +140,12 @@ def _capture_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
         )
     problems += _at_least(options, o, "count", 1, "must be at least 1 packet")
     problems += _at_least(options, o, "max_bytes", 1, "must be at least 1")
+    interface = options.get("interface", "any")
+    if not (isinstance(interface, str) and INTERFACE.fullmatch(interface)):
+        problems.append(
+            f"{o('interface')} must be the name of a network interface (letters, digits, '.', '_', ':', '@' and '-', not"
+            f" starting with '-'), such as any or eth0 (got {_json(interface)})"
+        )
     return problems
 
 
@@ -184,7 +192,8 @@ def recipe_args(recipe: str, options: Mapping[str, Any]) -> list[str]:
     if recipe == "processes":
         return []
     if recipe == "filesystem":
-        return _flag("--max-bytes", _int(options["max_bytes"])) + [str(path) for path in options.get("paths", [])]
+        # "--": a path such as "--pid=1" is a path to report on, never an option of the script.
+        return _flag("--max-bytes", _int(options["max_bytes"])) + ["--", *(str(path) for path in options.get("paths", []))]
     if recipe == "capture":
         bounds = _flag("--duration", _int(options["duration"])) + _flag("--count", _int(options["count"]))
         bounds += _flag("--max-bytes", _int(options["max_bytes"])) + _flag("--interface", options.get("interface", "any"))

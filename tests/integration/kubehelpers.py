@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ import kubernetes
 import pytest
 import yaml
 from kubernetes import client
+
+from ansible_collections.kubedebug.ephemeral.tests.private_resolver import Unavailable, private_resolver
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,20 @@ def real_run(command: list[str], seconds: float = 10) -> tuple[str, int | None]:
 
     A command still running after ``seconds`` is stopped: its output so far is what
     a container running it would have logged by then, and the exit code is None.
+    The dns recipe runs in a network namespace with a resolver of its own
+    (tests/private_resolver.py): its lookups never reach this host's resolver.
     """
+    if command[3:4] == ["dns"]:
+        with tempfile.TemporaryDirectory(prefix="kd-resolver-") as directory:
+            try:
+                with private_resolver(Path(directory)) as resolver:
+                    return _real_run([*resolver.wrap(), *command], seconds)
+            except Unavailable as exc:
+                raise AssertionError(f"the dns recipe runs only against the test's own resolver: {exc}") from None
+    return _real_run(command, seconds)
+
+
+def _real_run(command: list[str], seconds: float) -> tuple[str, int | None]:
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         out = proc.communicate(timeout=seconds)[0]

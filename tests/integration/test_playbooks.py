@@ -142,7 +142,7 @@ def test_incident_response_bundle(cluster: Cluster, namespace: str, tmp_path: Pa
     commands = {
         "dns": recipe_command("dns", ["localhost"]),
         "processes": recipe_command("processes", []),
-        "filesystem": recipe_command("filesystem", ["--max-bytes", "65536", "/etc/hostname"]),
+        "filesystem": recipe_command("filesystem", ["--max-bytes", "65536", "--", "/etc/hostname"]),
     }
     outputs, codes = {}, set()
     for recipe, command in commands.items():

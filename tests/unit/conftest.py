@@ -8,11 +8,20 @@ Recorded API objects live in ``fixtures/`` (see fixtures/README.md for how they 
 captured) and are loaded by ``api_objects.py``, which test modules import directly (a
 conftest.py is not a module to import from). Every fixture below hands out a fresh deep
 copy, so a test may edit what it gets without affecting any other test.
+
+Unit tests talk to loopback only, and never to this host's resolver: ``network_guard``
+(autouse) refuses, in this process, a connect or sendto to any address but loopback (and
+Unix sockets) and a getaddrinfo of any name but an IP literal or ``localhost``; the test
+then fails, even when the code under test swallowed the error. Subprocesses (recipe
+scripts, ansible-playbook, tools) are out of its reach: the tests that run them keep to
+loopback themselves, or run them in a network namespace of their own (tests/private_resolver.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ipaddress
+import socket
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -98,3 +107,75 @@ def succeeded_pod() -> dict[str, Any]:
 def terminating_pod() -> dict[str, Any]:
     """Running pod held by a finalizer after deletion: ``deletionTimestamp`` set."""
     return load_pod("terminating")
+
+
+# --- loopback only -------------------------------------------------------------------------------------------------
+
+
+class NonLoopbackTraffic(OSError):
+    """A unit test tried to reach something other than loopback (an OSError, as a network failure would be)."""
+
+
+def _is_loopback(host: Any) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode(errors="replace")
+    try:
+        return ipaddress.ip_address(str(host).split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_literal(host: Any) -> bool:
+    try:
+        ipaddress.ip_address(str(host.decode(errors="replace") if isinstance(host, bytes) else host).split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+class NetworkGuard:
+    """What ``network_guard`` refused during one test (a test of the guard itself may look and clear it)."""
+
+    def __init__(self) -> None:
+        self.refused: list[str] = []
+
+    def refuse(self, what: str) -> NonLoopbackTraffic:
+        self.refused.append(what)
+        return NonLoopbackTraffic(f"unit tests only talk to loopback (tests/unit/conftest.py): {what} refused")
+
+
+@pytest.fixture(autouse=True)
+def network_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[NetworkGuard]:
+    guard = NetworkGuard()
+    real_connect, real_connect_ex, real_sendto = socket.socket.connect, socket.socket.connect_ex, socket.socket.sendto
+    real_getaddrinfo = socket.getaddrinfo
+
+    def check(sock: socket.socket, address: Any, what: str) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+            raise guard.refuse(f"{what} to {address!r}")
+
+    def connect(self: socket.socket, address: Any) -> None:
+        check(self, address, "connect")
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        check(self, address, "connect")
+        return real_connect_ex(self, address)
+
+    def sendto(self: socket.socket, data: Any, *args: Any) -> int:
+        check(self, args[-1], "sendto")
+        return real_sendto(self, data, *args)  # type: ignore[arg-type]
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        # localhost comes from /etc/hosts; any other name would ask this host's resolver.
+        if host is not None and not _is_literal(host) and str(host).lower() not in ("localhost", "localhost."):
+            raise guard.refuse(f"getaddrinfo of the name {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket.socket, "sendto", sendto)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield guard
+    if guard.refused:
+        pytest.fail(f"this test tried to leave loopback: {guard.refused}", pytrace=False)

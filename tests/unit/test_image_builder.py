@@ -6,8 +6,11 @@ config and layer, every digest and size), then the layer is unpacked and its
 programs run in a chroot: busybox's ``sh`` under ``unshare --pid``, the server on a
 random 127.0.0.1 port (loopback only), asked for ``/`` and ``/status/503``.
 
-Building busybox needs Debian's apt-get and dpkg-deb (busybox-static is downloaded,
-never installed), the server needs Go, running them needs root, unshare and chroot.
+Building busybox needs dpkg-deb and Debian's busybox-static package, which the tests
+never download (unit tests send nothing beyond loopback): they hand the builder the .deb
+hack/prereqs.sh or the cluster's image build fetched into ``$KD_CACHE/images/debs``
+(``KD_BUSYBOX_STATIC_DEB`` names another). The server needs Go (its module has no
+dependencies: nothing is downloaded), running them needs root, unshare and chroot.
 Without those the tests are skipped, except on CI (``CI=true``), where they fail.
 """
 
@@ -36,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILDER = ROOT / "hack" / "images" / "build_images.py"
 
 NEEDS = {
-    "busybox": (("apt-get", "dpkg-deb"), "busybox-static is fetched with apt-get download and unpacked with dpkg-deb (Debian/Ubuntu)"),
+    "busybox": (("dpkg-deb",), "busybox-static's .deb is unpacked with dpkg-deb (Debian/Ubuntu)"),
     "server": (("go",), "the server is built with Go >= 1.26"),
 }
 
@@ -52,6 +55,19 @@ def need_tools(name: str) -> None:
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         _unavailable(f"{', '.join(missing)} not found: {why}")
+
+
+def busybox_static_deb() -> Path:
+    """The busybox-static .deb the builder is given, so that it downloads nothing."""
+    named = os.environ.get("KD_BUSYBOX_STATIC_DEB")
+    debs = Path(os.environ.get("KD_CACHE", ROOT / ".cache")) / "images" / "debs"
+    found = [Path(named)] if named else sorted(debs.glob("busybox-static_*.deb"))
+    if not found or not found[-1].is_file():
+        _unavailable(
+            f"no busybox-static .deb in {debs} (or KD_BUSYBOX_STATIC_DEB), and unit tests download nothing:"
+            f" run bash hack/prereqs.sh, or mkdir -p {debs} && cd {debs} && apt-get download busybox-static"
+        )
+    return found[-1]
 
 
 def need_chroot() -> None:
@@ -78,6 +94,13 @@ class Builds:
         return self.base / label
 
     def build(self, name: str, label: str) -> Path:
+        if name == "busybox":
+            # The builder takes a .deb it finds in its cache's debs/ as downloaded (apt_deb).
+            deb = busybox_static_deb()
+            (self.cache / "debs").mkdir(parents=True, exist_ok=True)
+            target = self.cache / "debs" / deb.name
+            if not target.exists():
+                shutil.copyfile(deb, target)
         proc = run_builder("--out", self.out(label), "--cache", self.cache, "--only", name)
         assert proc.returncode == 0, proc.stderr
         assert "Traceback" not in proc.stderr

@@ -117,9 +117,10 @@ errs=$dir/tcpdump.err
 
 # -U writes each packet as it comes, so the file is whole when kd_timeout stops tcpdump.
 # The filter is passed only when given: tcpdump treats the words after the options as
-# one expression.
+# one expression. It follows "--": tcpdump's getopt permutes its arguments, and would
+# take a filter such as "-w /etc/passwd" or "-z cmd" for options.
 set -- -i "$interface" -c "$count" -U -w "$pcap"
-[ -z "$filter" ] || set -- "$@" "$filter"
+[ -z "$filter" ] || set -- "$@" -- "$filter"
 kd_timeout "$duration" tcpdump "$@" 2>"$errs" </dev/null
 
 # No pcap (or not even its 24-byte header): tcpdump refused the filter, the interface

@@ -520,7 +520,8 @@ kd_check_http() {
   _hc_start=$(now_ms)
   if have curl; then
     HG_TOOL=curl
-    HG_OUT=$(kd_timeout "$KD_NET_TIMEOUT" curl -sS -o /dev/null -w '\n%{http_code}' \
+    # --globoff: curl would expand {a,b} and [1-9] in a URL into several requests.
+    HG_OUT=$(kd_timeout "$KD_NET_TIMEOUT" curl -sS --globoff -o /dev/null -w '\n%{http_code}' \
       --connect-timeout "$KD_CONNECT_TIMEOUT" --max-time "$KD_TOOL_TIMEOUT" "$KD_URL" </dev/null 2>&1)
     HG_RC=$?
     HG_STATUS=${HG_OUT##*"$KD_NL"}

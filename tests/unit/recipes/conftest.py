@@ -15,6 +15,11 @@ The ``run_recipe`` fixture does exactly that, once per shell a debug image may h
 
 Shells that are not installed are skipped. ``hide=`` runs a recipe with some tools taken
 off its PATH (to exercise the fallbacks), ``stubs=`` puts fake tools first on it.
+
+The busybox is ``$KD_BUSYBOX`` when set, else the one on PATH (recipe_runner.BUSYBOX); in
+the shells with this host's tools it comes first on PATH, so that a recipe calling
+``busybox nc`` runs the busybox under test. Tests ask ``run_recipe.has(tool)`` what the
+recipe will find, rather than assume what a busybox build has.
 """
 
 from __future__ import annotations
@@ -24,16 +29,16 @@ import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from recipe_runner import BUSYBOX, busybox_bin, host_path
 
 ROOT = Path(__file__).resolve().parents[3]
 PRELUDE = ROOT / "roles" / "recipe" / "files" / "prelude.sh"
-BUSYBOX = shutil.which("busybox")
 BASH = shutil.which("bash")
 
 
@@ -94,13 +99,14 @@ class RecipeRunner:
         self.shell = shell
         self._workdir = workdir
         self._paths: dict[tuple[str, ...], str] = {}
+        self._which: dict[tuple[str, str], str | None] = {}
         self.last_stderr = b""
 
     def base_path(self) -> str:
         """The PATH the shell runs with when nothing is hidden."""
         if self.shell.busybox_image:
-            return str(_busybox_applets(self._workdir))
-        return os.environ["PATH"]
+            return busybox_bin()
+        return host_path()
 
     def path(self, hide: Iterable[str] = ()) -> str:
         """The base PATH without the commands in ``hide`` (a directory of symlinks to the rest)."""
@@ -122,9 +128,27 @@ class RecipeRunner:
             self._paths[key] = str(target)
         return self._paths[key]
 
+    def which(self, tool: str, hide: Iterable[str] = (), stubs: Path | None = None) -> str | None:
+        """What the recipe's ``have``/``command -v`` finds for ``tool``, asked of the shell itself: a path, or the bare
+        name when the shell runs it itself (a builtin, or an applet of a busybox built with a standalone shell, as
+        Debian's busybox-static is: it runs its own nslookup, ip, wget... whatever PATH holds); None when not found."""
+        path = self.path(hide)
+        if stubs is not None:
+            path = f"{stubs}{os.pathsep}{path}"
+        key = (tool, path)
+        if key not in self._which:
+            argv = [*self.shell.argv, "-c", 'command -v "$1"', "which", tool]
+            proc = subprocess.run(argv, capture_output=True, text=True, env={"PATH": path, "LC_ALL": "C"}, timeout=30, check=False)
+            self._which[key] = (proc.stdout.strip() or None) if proc.returncode == 0 else None
+        return self._which[key]
+
     def has(self, tool: str, hide: Iterable[str] = ()) -> bool:
-        """Whether the recipe would find ``tool`` on its PATH."""
-        return tool not in set(hide) and shutil.which(tool, path=self.path(hide)) is not None
+        """Whether the recipe would find ``tool`` (see ``which``)."""
+        return self.which(tool, hide) is not None
+
+    def runs_stub(self, tool: str, stubs: Path, hide: Iterable[str] = ()) -> bool:
+        """Whether the recipe would run the stub ``stubs/tool`` for ``tool``, rather than an applet of its shell."""
+        return self.which(tool, hide, stubs) == str(stubs / tool)
 
     def __call__(
         self,
@@ -134,6 +158,7 @@ class RecipeRunner:
         stubs: Path | None = None,
         env: dict[str, str] | None = None,
         timeout: float = 60,
+        wrap: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
         path = self.path(hide)
         if stubs is not None:
@@ -141,7 +166,8 @@ class RecipeRunner:
         run_env = {key: value for key, value in os.environ.items() if not key.lower().endswith("_proxy") and not key.startswith("KD_")}
         run_env.update({"PATH": path, "LC_ALL": "C"})
         run_env.update(env or {})
-        argv = [*self.shell.argv, "-c", recipe_script(name), name, *args]
+        # wrap: a command that runs the shell elsewhere (private_resolver's nsenter into its namespaces).
+        argv = [*wrap, *self.shell.argv, "-c", recipe_script(name), name, *args]
         proc = subprocess.run(argv, capture_output=True, env=run_env, timeout=timeout, check=False, cwd=self._workdir)
         context = f"{self.shell.name}: {name} {list(args)!r}"
         self.last_stderr = proc.stderr
@@ -149,18 +175,6 @@ class RecipeRunner:
         # stderr goes to the same container log as stdout: anything there breaks parsing.
         assert proc.stderr == b"", f"{context}: wrote to stderr:\n{proc.stderr.decode(errors='replace')}"
         return parse_json_lines(proc.stdout, context)
-
-
-def _busybox_applets(workdir: Path) -> Path:
-    """A directory with a symlink to busybox for each of its applets (and busybox itself)."""
-    target = workdir / "busybox-image-bin"
-    if not target.is_dir():
-        assert BUSYBOX is not None
-        target.mkdir()
-        applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()
-        for applet in [*applets, "busybox"]:
-            (target / applet).symlink_to(BUSYBOX)
-    return target
 
 
 @pytest.fixture(scope="session")

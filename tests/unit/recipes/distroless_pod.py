@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recipe_runner import parse_json_lines, script_text
+from recipe_runner import BUSYBOX, busybox_applets, parse_json_lines, script_text
 
 INIT = Path(__file__).resolve().parent / "container_init.py"
 NONROOT = 65532  # the distroless images' "nonroot" user and group
@@ -179,20 +179,19 @@ def build_jvm_image(image: Path, jdk: Path, classes: dict[str, bytes]) -> list[d
 
 
 def build_debug_image(image: Path, py_spy: str | None, jdk: Path | None = None) -> list[dict[str, Any]]:
-    """A busybox debug image: busybox (with its libraries, Debian's is dynamic) and a symlink per applet in /bin.
+    """A busybox debug image: busybox (the one under test, recipe_runner.BUSYBOX, with its libraries) and a symlink per applet in /bin.
 
     ``py_spy`` (a static binary) goes to /usr/local/bin when given. With ``jdk``, /usr/local/bin/jcmd points into it:
     the returned volumes mount it (as in a JDK debug image with busybox).
     """
     base_layout(image)
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        raise RuntimeError("busybox is not installed (hack/prereqs.sh)")
-    install_with_libraries(image, os.path.realpath(busybox), "/bin/busybox")
-    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
-    for applet in applets:
+    if BUSYBOX is None:
+        raise RuntimeError("busybox is not installed (hack/prereqs.sh), and KD_BUSYBOX is not set")
+    # Static (busybox-static) or dynamic: ldd finds libraries only for the latter.
+    install_with_libraries(image, os.path.realpath(BUSYBOX), "/bin/busybox")
+    for applet in sorted(busybox_applets()):
         link = image / "bin" / applet
-        if not link.exists():
+        if not (link.exists() or link.is_symlink()):
             link.symlink_to("busybox")
     if py_spy is not None:
         install(image, os.path.realpath(py_spy), "/usr/local/bin/py-spy")

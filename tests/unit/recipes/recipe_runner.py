@@ -9,6 +9,11 @@ object and stderr is empty (in the container it would land between the lines).
 script runs under ``busybox sh`` with a PATH holding nothing but busybox applets, as
 in a busybox debug image, so that no GNU tool stands in for a missing applet.
 ``SHELLS`` lists the shells this host has, for ``pytest.mark.parametrize``.
+
+Which busybox: ``$KD_BUSYBOX`` (an absolute path, e.g. the binary of Debian's
+busybox-static unpacked with ``dpkg-deb -x``), else the one on PATH. Builds differ in
+their applets (Debian's ``busybox`` and ``busybox-static`` do): a test that needs an
+applet asks the build it runs (``busybox_applets()``), never assumes.
 """
 
 from __future__ import annotations
@@ -27,24 +32,57 @@ ROOT = Path(__file__).resolve().parents[3]
 ROLES = ROOT / "roles"
 PRELUDE = ROLES / "recipe" / "files" / "prelude.sh"
 
-SHELLS: tuple[str, ...] = ("sh", "busybox") if shutil.which("busybox") else ("sh",)
+
+def _select_busybox() -> str | None:
+    chosen = os.environ.get("KD_BUSYBOX")
+    if not chosen:
+        return shutil.which("busybox")
+    if not (os.path.isabs(chosen) and os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
+        raise RuntimeError(f"KD_BUSYBOX={chosen!r} is not an executable file given by its absolute path: unset it to use the busybox on PATH")
+    return chosen
+
+
+BUSYBOX = _select_busybox()
+SHELLS: tuple[str, ...] = ("sh", "busybox") if BUSYBOX else ("sh",)
 # CI installs busybox (hack/prereqs.sh): there, a missing busybox must not quietly halve the tests.
 if os.environ.get("CI") == "true" and "busybox" not in SHELLS:
     raise RuntimeError("busybox is not installed: run hack/prereqs.sh")
 
 
 @cache
+def busybox_applets() -> frozenset[str]:
+    """The applets of the busybox under test, as it lists them (``busybox`` itself included)."""
+    if BUSYBOX is None:
+        raise RuntimeError("busybox is not installed (hack/prereqs.sh), and KD_BUSYBOX is not set")
+    # busybox-static lists "busybox" among its applets, the dynamic build does not.
+    return frozenset(subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()) | {"busybox"}
+
+
+@cache
 def busybox_bin() -> str:
-    """A directory with one symlink per busybox applet (removed at exit)."""
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        raise RuntimeError("busybox is not installed")
-    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    """A directory with one symlink per busybox applet, ``busybox`` included (removed at exit)."""
+    assert BUSYBOX is not None
     directory = tempfile.mkdtemp(prefix="recipe-busybox-")
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    for applet in applets:
-        os.symlink(busybox, os.path.join(directory, applet))
+    for applet in sorted(busybox_applets()):
+        os.symlink(BUSYBOX, os.path.join(directory, applet))
     return directory
+
+
+@cache
+def busybox_only_dir() -> str:
+    """A directory holding nothing but ``busybox`` (the one under test): first on PATH, recipes that call
+    ``busybox APPLET`` run that one, not whichever busybox the host has (removed at exit)."""
+    assert BUSYBOX is not None
+    directory = tempfile.mkdtemp(prefix="recipe-busybox-only-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    os.symlink(BUSYBOX, os.path.join(directory, "busybox"))
+    return directory
+
+
+def host_path() -> str:
+    """The host's PATH, with the busybox under test in front when there is one."""
+    return f"{busybox_only_dir()}{os.pathsep}{os.environ['PATH']}" if BUSYBOX else os.environ["PATH"]
 
 
 def script_text(script_path: str | os.PathLike[str]) -> str:
@@ -57,8 +95,9 @@ def script_command(script_path: str | os.PathLike[str], name: str, *args: str, s
     env = dict(os.environ, LC_ALL="C.UTF-8")
     if shell == "sh":
         argv = ["sh"]
+        env["PATH"] = host_path()
     elif shell == "busybox":
-        argv = [shutil.which("busybox") or "busybox", "sh"]
+        argv = [BUSYBOX or "busybox", "sh"]
         env["PATH"] = busybox_bin()
     else:
         raise ValueError(f"unknown shell: {shell}")

@@ -14,9 +14,9 @@ What is real:
   runs coreutils sleep as /app/server with libc; the "python" pod runs this test's CPython as /usr/bin/python3 with
   libpython and libc, its standard library bind-mounted read-only at /usr/lib/pythonX.Y; the "jvm" pod runs this
   host's JDK as /usr/bin/java (the JDK bind-mounted read-only, its system libraries copied) with a class compiled here;
-* the debug container: Debian's busybox with a symlink per applet in /bin (like the busybox image) and the venv's
-  py-spy (static) in /usr/local/bin; for the jvm recipe, the same plus the host's JDK (bind-mounted read-only) and
-  /usr/local/bin/jcmd; the recipe scripts run exactly as the recipe role runs them
+* the debug container: the busybox under test (KD_BUSYBOX or the host's, see recipe_runner) with a symlink per applet
+  in /bin (like the busybox image) and the venv's py-spy (static) in /usr/local/bin; for the jvm recipe, the same plus
+  the host's JDK (bind-mounted read-only) and /usr/local/bin/jcmd; the recipe scripts run exactly as the recipe role runs them
   (``/bin/sh -c "<prelude.sh>\\n<script>" <name> args...`` with the debug image's /bin/sh, busybox ash), as root;
 * the recipes' "which processes are ours" rule for a guest in someone else's PID namespace: before the script runs,
   a "kubectl exec" stand-in starts a shell and its child in the debug container (its mount namespace and root, PPid 0),
@@ -57,7 +57,7 @@ from distroless_pod import (
     java_home,
     python_stdlib,
 )
-from recipe_runner import ROLES
+from recipe_runner import BUSYBOX, ROLES
 
 PROCESSES = ROLES / "recipe" / "files" / "processes.sh"
 FILESYSTEM = ROLES / "recipe" / "files" / "filesystem.sh"
@@ -115,7 +115,7 @@ THREADS = {"server": (1, 1), "python": (2, 2), "jvm": (3, 100)}
 
 def namespace_problem() -> str | None:
     """Why this host cannot build the pods (None when it can); not being root is handled by the caller."""
-    missing = [tool for tool in ("unshare", "nsenter", "ldd", "busybox", "sleep") if shutil.which(tool) is None]
+    missing = [tool for tool in ("unshare", "nsenter", "ldd", "sleep") if shutil.which(tool) is None] + ([] if BUSYBOX else ["busybox"])
     if missing:
         return f"missing tools: {', '.join(missing)}"
     argv = ["unshare", "--pid", "--fork", "--mount", "--propagation", "private", "--", "true"]

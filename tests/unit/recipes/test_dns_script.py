@@ -1,19 +1,27 @@
 """roles/recipe/files/dns.sh, run for real in every available shell (see conftest.py).
 
-Only loopback and the local resolver are involved: ``localhost`` resolves from /etc/hosts,
-names under the reserved ``.invalid`` TLD never resolve. The nslookup and dig parsers,
-which this host's tools may not reach, run against stubs that print those tools' output.
+Every run happens inside private_resolver's network and mount namespace: the recipe reads the
+test's /etc/resolv.conf, /etc/hosts and /etc/nsswitch.conf and asks the test's own DNS server on
+127.0.0.1, so no lookup reaches this host's resolver or leaves the namespace, and the results do
+not depend on how this host resolves. ``localhost`` resolves from that /etc/hosts, the names in
+private_resolver.ZONE through DNS, names under the reserved ``.invalid`` TLD never. The nslookup
+and dig parsers, which this host's tools may not reach, run against stubs that print those tools'
+output.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
-import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from ansible_collections.kubedebug.ephemeral.tests.private_resolver import FILES, ZONE, PrivateResolver, Unavailable, private_resolver
 
 INVALID = "kd-recipe-test.invalid"
 RESOLVE_KEYS = ["check", "target", "ok", "detail", "ms", "addresses", "tool"]
@@ -42,20 +50,59 @@ def parse_resolv_conf(text: str) -> tuple[list[str], list[str], list[str]]:
     return nameservers, search, options
 
 
+@pytest.fixture(scope="module")
+def resolver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateResolver]:
+    try:
+        with private_resolver(tmp_path_factory.mktemp("resolver")) as started:
+            yield started
+    except Unavailable as exc:
+        # CI runs as root: there, a refusal must not quietly skip every DNS test.
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the dns recipe against its private resolver: {exc}")
+        pytest.skip(str(exc))
+
+
+class InResolver:
+    """The conftest's ``run_recipe``, each run inside the private resolver's namespaces."""
+
+    def __init__(self, runner: Any, resolver: PrivateResolver) -> None:
+        self._runner = runner
+        self.resolver = resolver
+
+    def __call__(self, name: str, *args: str, **kwargs: Any) -> list[dict[str, Any]]:
+        return self._runner(name, *args, wrap=self.resolver.wrap(), **kwargs)
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._runner, attribute)
+
+
+@pytest.fixture
+def run_recipe(run_recipe: Any, resolver: PrivateResolver) -> InResolver:
+    return InResolver(run_recipe, resolver)
+
+
 def hosts_file_addresses(name: str) -> list[str]:
-    """The addresses /etc/hosts gives ``name``."""
+    """The addresses the private resolver's /etc/hosts gives ``name``."""
     found: list[str] = []
-    for line in Path("/etc/hosts").read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in private_resolver_file("hosts").splitlines():
         words = line.split("#", 1)[0].split()
         if len(words) >= 2 and name.lower() in (word.lower() for word in words[1:]) and words[0] not in found:
             found.append(words[0])
     return found
 
 
-def getaddrinfo_addresses(name: str) -> list[str]:
-    """What ``getent ahosts`` prints for ``name``: getaddrinfo's addresses, each once."""
-    infos = socket.getaddrinfo(name, None, flags=socket.AI_ADDRCONFIG | socket.AI_CANONNAME)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+def private_resolver_file(name: str) -> str:
+    return FILES[name]
+
+
+def resolver_tool(run_recipe: InResolver) -> str | None:
+    """The tool the recipe resolves a name missing from /etc/hosts with, in this shell."""
+    if run_recipe.has("getent"):
+        return "getent ahosts"
+    for tool in ("nslookup", "dig"):
+        if run_recipe.has(tool):
+            return "dig +short" if tool == "dig" else tool
+    return "busybox nslookup" if run_recipe.has("busybox") else None
 
 
 def resolve_lines(lines: list[dict]) -> list[dict]:
@@ -68,12 +115,8 @@ def test_resolv_conf_line(run_recipe):
     assert list(first) == RESOLV_CONF_KEYS
     assert first["check"] == "resolv_conf"
     assert first["target"] == "/etc/resolv.conf"
-    try:
-        text = Path("/etc/resolv.conf").read_text(encoding="utf-8")
-    except OSError:
-        assert first == {**first, "ok": False, "detail": "/etc/resolv.conf is missing or not readable", "nameservers": [], "search": [], "options": []}
-        return
-    nameservers, search, options = parse_resolv_conf(text)
+    nameservers, search, options = parse_resolv_conf(private_resolver_file("resolv.conf"))
+    assert nameservers == ["127.0.0.1"]
     assert (first["nameservers"], first["search"], first["options"]) == (nameservers, search, options)
     assert first["ok"] is bool(nameservers)
     if nameservers:
@@ -102,13 +145,9 @@ def test_localhost_resolves(run_recipe):
     assert isinstance(line["ms"], int) and line["ms"] >= 0
     for address in line["addresses"]:
         ipaddress.ip_address(address)
-    if run_recipe.has("getent"):
-        assert line["tool"] == "getent ahosts"
-        assert line["addresses"] == getaddrinfo_addresses("localhost")
-    else:
-        # busybox image: no getent, so /etc/hosts is read before any DNS tool.
-        assert line["tool"] == "/etc/hosts"
-        assert line["addresses"] == hosts_file_addresses("localhost")
+    # getent reads the same /etc/hosts (nsswitch "files dns"); without getent (busybox image) the script does.
+    assert line["tool"] == ("getent ahosts" if run_recipe.has("getent") else "/etc/hosts")
+    assert line["addresses"] == hosts_file_addresses("localhost") == ["127.0.0.1"]
     assert line["detail"] == f"{len(line['addresses'])} address(es) via {line['tool']}"
     assert lines[2] == {"check": "summary", "target": "dns", "ok": lines[0]["ok"], "detail": "1 of 1 names resolved"}
 
@@ -129,6 +168,31 @@ def test_invalid_name_does_not_resolve(run_recipe):
         assert line["tool"] == "nslookup"
         assert line["detail"].startswith("not found (nslookup") or line["detail"] == "nslookup timed out after 5s"
     assert lines[2] == {"check": "summary", "target": "dns", "ok": False, "detail": "0 of 1 names resolved"}
+
+
+def test_invalid_name_is_asked_of_the_private_resolver(run_recipe):
+    before = len(run_recipe.resolver.queries())
+    line = run_recipe("dns", INVALID)[1]
+    if line["tool"] is None:
+        pytest.skip(f"no resolver tool in {run_recipe.shell.name}")
+    assert INVALID in [query["name"] for query in run_recipe.resolver.queries()[before:]]
+    assert (line["ok"], line["addresses"]) == (False, [])
+
+
+def test_name_resolves_through_the_private_resolver(run_recipe):
+    name = "web.kd.test"
+    before = len(run_recipe.resolver.queries())
+    lines = run_recipe("dns", name)
+    line = lines[1]
+    tool = resolver_tool(run_recipe)
+    if tool is None:
+        pytest.skip(f"no resolver tool in {run_recipe.shell.name}")
+    assert (line["target"], line["ok"], line["tool"]) == (name, True, tool)
+    # The order of A and AAAA answers is the resolver library's (gai.conf): compare them as sets.
+    assert sorted(line["addresses"]) == sorted(ZONE[name])
+    assert line["detail"] == f"2 address(es) via {tool}"
+    assert name in [query["name"] for query in run_recipe.resolver.queries()[before:]]
+    assert lines[2] == {"check": "summary", "target": "dns", "ok": True, "detail": "1 of 1 names resolved"}
 
 
 def test_summary_counts_every_name(run_recipe):
@@ -190,6 +254,9 @@ def test_without_getent_reads_hosts_file(run_recipe):
 
 
 def test_without_any_resolver_tool(run_recipe):
+    found = [tool for tool in NO_RESOLVER_TOOLS if run_recipe.has(tool, NO_RESOLVER_TOOLS)]
+    if found:
+        pytest.skip(f"{run_recipe.shell.name} finds {', '.join(found)} without PATH (its busybox runs its own applets)")
     lines = run_recipe("dns", INVALID, hide=NO_RESOLVER_TOOLS)
     line = lines[1]
     assert line == {
@@ -271,6 +338,8 @@ def test_nslookup_output(run_recipe, make_stub, tmp_path, output, status, addres
     canned = tmp_path / "nslookup.out"
     canned.write_text(output, encoding="utf-8")
     stubs = make_stub("nslookup", f"cat '{canned}'\nexit {status}\n")
+    if not run_recipe.runs_stub("nslookup", stubs, hide=("getent",)):
+        pytest.skip(f"{run_recipe.shell.name} runs its busybox's own nslookup, not the stub")
     line = run_recipe("dns", "kubernetes.default.svc.cluster.local", hide=("getent",), stubs=stubs)[1]
     assert (line["tool"], line["addresses"], line["ok"], line["detail"]) == ("nslookup", addresses, bool(addresses), detail)
 
@@ -295,6 +364,8 @@ def test_dig_output(run_recipe, make_stub, a_output, aaaa_output, status, addres
         "dig",
         f"case \"$*\" in\n  *' A '*' AAAA') printf '%s' '{a_output}{aaaa_output}' ;;\n  *) echo 'unexpected arguments:' \"$@\" ;;\nesac\nexit {status}\n",
     )
+    if run_recipe.has("nslookup", ("getent", "nslookup")) or not run_recipe.runs_stub("dig", stubs, hide=("getent", "nslookup")):
+        pytest.skip(f"{run_recipe.shell.name} runs its busybox's own nslookup, not the dig stub")
     line = run_recipe("dns", "web.example", hide=("getent", "nslookup"), stubs=stubs)[1]
     assert (line["tool"], line["addresses"], line["ok"], line["detail"]) == ("dig +short", addresses, bool(addresses), detail)
 
