@@ -22,7 +22,9 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
     KUBERNETES_IMPORT_ERROR,
     KUBERNETES_MIN_VERSION,
     auth_from_module,
+    client_secrets,
     create_api_client,
+    insecure_tls_warning,
     kubernetes_problem,
 )
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
@@ -33,8 +35,14 @@ R = TypeVar("R")
 
 
 def module_client(module: AnsibleModule) -> EphemeralClient:
-    """The Kubernetes client for the module's connection options (doc fragment ``kubedebug.ephemeral.auth``)."""
-    return EphemeralClient(create_api_client(auth_from_module(module)))
+    """The Kubernetes client for the module's connection options (doc fragment ``kubedebug.ephemeral.auth``).
+
+    Every credential it will send (options, ``K8S_AUTH_*``, kubeconfig, service
+    account) is masked in the module's output from here on.
+    """
+    api_client = create_api_client(auth_from_module(module))
+    module.no_log_values.update(client_secrets(api_client))
+    return EphemeralClient(api_client)
 
 
 def run_module(module: AnsibleModule, request: Callable[[], R], manager: Callable[[EphemeralClient, R], Manager]) -> None:
@@ -47,7 +55,12 @@ def run_module(module: AnsibleModule, request: Callable[[], R], manager: Callabl
         module.fail_json(msg=problem)
     try:
         checked = request()  # bad input is refused before a client or an API call
-        outcome = manager(module_client(module), checked).run()
+        client = module_client(module)
+        insecure = insecure_tls_warning(client.api_client)
+        if insecure:
+            # Once per task, not per request, pod or thread.
+            module.warn(insecure)
+        outcome = manager(client, checked).run()
     except KubedebugError as exc:
         module.fail_json(msg=exc.msg)
     except Exception as exc:  # pylint: disable=broad-exception-caught
