@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
     HAS_KUBERNETES,
@@ -45,6 +46,12 @@ def module_client(module: AnsibleModule) -> EphemeralClient:
     return EphemeralClient(api_client)
 
 
+def _warn(module: AnsibleModule, warning: str) -> None:
+    # exit_json masks no_log values in the result, but not in warnings (ansible-core 2.19 keeps them
+    # as objects that its masking does not enter): mask them here.
+    module.warn(remove_values(warning, module.no_log_values))
+
+
 def run_module(module: AnsibleModule, request: Callable[[], R], manager: Callable[[EphemeralClient, R], Manager]) -> None:
     """Run ``manager(client, request())``; every failure becomes ``fail_json`` with a message, never a bare traceback."""
     if not HAS_KUBERNETES:
@@ -59,7 +66,7 @@ def run_module(module: AnsibleModule, request: Callable[[], R], manager: Callabl
         insecure = insecure_tls_warning(client.api_client)
         if insecure:
             # Once per task, not per request, pod or thread.
-            module.warn(insecure)
+            _warn(module, insecure)
         outcome = manager(client, checked).run()
     except KubedebugError as exc:
         module.fail_json(msg=exc.msg)
@@ -67,7 +74,7 @@ def run_module(module: AnsibleModule, request: Callable[[], R], manager: Callabl
         # Say what failed; the traceback stays available with -vvv.
         module.fail_json(msg=f"unexpected error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
     for warning in outcome.warnings:
-        module.warn(warning)
+        _warn(module, warning)
     if outcome.failure:
         module.fail_json(msg=outcome.failure, **outcome.result)
     module.exit_json(**outcome.result)

@@ -79,7 +79,7 @@ class KubedebugLookupBase(LookupBase):
             insecure = insecure_tls_warning(client.api_client)
             if insecure:
                 # Once per lookup call, not per request, pod or thread.
-                display.warning(f"{name}: {insecure}")
+                display.warning(self._masked(f"{name}: {insecure}"))
             outcome = manager(client, checked).run()
         except KubedebugError as exc:
             # Not "from exc": ansible-core >= 2.19 appends every cause to the message, and the client's

@@ -386,3 +386,21 @@ def test_unverified_tls_warns_once_per_task_whatever_the_number_of_pods_and_thre
     print(f"requests: {requests}, urllib3 InsecureRequestWarnings shown: {len(insecure)}")
     # One LIST and a PATCH per pod (in 8 threads) for the module, one LIST for the lookup: one warning each.
     assert requests == pods + 2 and insecure == []
+
+
+def test_the_tls_warning_masks_a_password_in_the_host_url(
+    pki: dict[str, Any], module: Any, lookup: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    without_proxies(monkeypatch)
+    cluster = FakeCluster()
+    cluster.add(load_pod("debugged"))
+    with api_server(cluster, cert=pki["server"], tmp_path=tmp_path) as (_server, url):
+        host = url.replace("https://", "https://jane:h0st-url-password@")
+        options = {"host": host, "api_key": TOKEN, "validate_certs": False}
+        result = module("ephemeral_container_info", {**options, "namespace": NS})
+        records, display = lookup(namespace=NS, wait_for="none", logs=False, **options)
+    assert result["rc"] == 0 and [r["pod"] for r in records] == ["debugged"]
+    masked = url.replace("https://", "https://jane:********@")
+    assert result["warnings"] == [w for w in result["warnings"] if masked in w] and len(result["warnings"]) == 1
+    assert len(display.warnings) == 1 and masked in display.warnings[0]
+    assert_hidden(["h0st-url-password"], json.dumps(result), *display.warnings)
