@@ -58,7 +58,10 @@ options:
       - Whether to verify the TLS certificate of the API server.
       - Verification is on unless this is V(false) or the kubeconfig cluster sets C(insecure-skip-tls-verify).
       - Setting this to V(false) is insecure; anyone on the network path can impersonate the API server and read
-        the credentials sent to it. Prefer O(ca_cert).
+        the credentials sent to it. Prefer O(ca_cert). When verification is off (this option, its environment
+        variables or the kubeconfig), each task warns once, however many pods and requests it handles.
+      - A certificate that does not verify fails the task at once (it is not retried), with a message that names the
+        API server and O(ca_cert).
       - Can also be specified via the E(K8S_AUTH_VERIFY_SSL) environment variable (or E(K8S_AUTH_VALIDATE_CERTS),
         which takes precedence); only V(0), V(false) and V(no) count as false there.
     type: bool
@@ -87,6 +90,7 @@ options:
   proxy:
     description:
       - URL of an HTTP proxy to reach the API server through.
+      - A password in the URL (V(http://user:password@proxy:3128)) is hidden from the task result and logs.
       - The usual E(HTTP_PROXY), E(HTTPS_PROXY) and E(NO_PROXY) environment variables are deliberately ignored.
       - Can also be specified via the E(K8S_AUTH_PROXY) environment variable.
     type: str
@@ -126,12 +130,15 @@ options:
   impersonate_user:
     description:
       - Act as this user, sent as the C(Impersonate-User) header. The authenticated user needs the RBAC
-        permission to C(impersonate) it.
+        permission to C(impersonate) it (C(serviceaccounts) for a V(system:serviceaccount:<namespace>:<name>) user,
+        else C(users)); a refusal says so. Every other permission is then checked for the impersonated user, and
+        audit annotations (O(ignore:annotate)) record the impersonated user.
       - Can also be specified via the E(K8S_AUTH_IMPERSONATE_USER) environment variable.
     type: str
   impersonate_groups:
     description:
       - Act as a member of these groups, sent as one C(Impersonate-Group) header per group.
+      - Needs O(impersonate_user); the API server refuses groups without a user.
       - Can also be specified via the E(K8S_AUTH_IMPERSONATE_GROUPS) environment variable as a comma separated
         list, for example V(group1,group2).
     type: list
@@ -163,6 +170,9 @@ notes:
     in-cluster configuration. The options and variables are those of the C(kubernetes.core) collection.
   - TLS certificate verification is on by default. To avoid verification errors give the full certificate chain
     of the API server with O(ca_cert) or in the kubeconfig, rather than setting O(validate_certs=false).
+  - Credentials never show in results, warnings, errors or logs, wherever they come from (options, C(K8S_AUTH_*)
+    variables, a kubeconfig file or dictionary, the in-cluster service account), even when the API server or a
+    proxy repeats them in a message.
 """
 
     # For lookup and other non-module plugins: Ansible's config manager only

@@ -23,8 +23,10 @@ from __future__ import annotations
 import os
 import re
 import traceback
+import warnings
 from collections.abc import Mapping
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
@@ -323,14 +325,75 @@ def _kubeconfig_secrets(data: Any) -> set[str]:
     return found
 
 
-def auth_from_module(module: _ModuleLike) -> dict[str, Any]:
-    """:func:`resolve_auth` for an ``AnsibleModule`` built with :data:`AUTH_ARG_SPEC`."""
-    kubeconfig = module.params.get("kubeconfig")
+def _url_password(url: Any) -> str | None:
+    """The password of a ``scheme://user:password@host`` URL, or None."""
+    if not isinstance(url, str) or "@" not in url:
+        return None
+    try:
+        return urlsplit(url).password or None
+    except ValueError:  # not a URL at all: the client refuses it later, with its own message
+        return None
+
+
+def auth_secrets(auth: Mapping[str, Any]) -> set[str]:
+    """Every credential in resolved options (the output of :func:`resolve_auth`), to hide from output.
+
+    Besides the no_log options this covers what Ansible cannot know is secret:
+    values taken from ``K8S_AUTH_*`` variables (never module parameters), the
+    password of a ``proxy`` or ``host`` URL written ``scheme://user:password@...``,
+    and the credentials inside a kubeconfig dict.
+    """
+    found: set[str] = set()
+    for option in ("api_key", "password"):
+        if auth.get(option):
+            found.add(str(auth[option]))
+    for key, header in (auth.get("proxy_headers") or {}).items():
+        if header and AUTH_PROXY_HEADERS_SPEC[key].get("no_log"):
+            found.add(str(header))
+    for option in ("host", "proxy"):
+        password = _url_password(auth.get(option))
+        if password:
+            found.add(password)
+    kubeconfig = auth.get("kubeconfig")
     if isinstance(kubeconfig, Mapping):
-        # The whole option is not no_log (that would hide paths too); hide the
-        # credentials of an inline kubeconfig from results and logs instead.
-        module.no_log_values.update(_kubeconfig_secrets(kubeconfig))
-    return resolve_auth(module.params, os.environ)
+        found |= _kubeconfig_secrets(kubeconfig)
+    return found
+
+
+def client_secrets(api_client: Any) -> set[str]:
+    """The credentials a built client sends: whatever kubeconfig, in-cluster token or options gave it.
+
+    A token read from a kubeconfig file or the service account never passes
+    through a module parameter, so Ansible would not know to mask it.
+    """
+    configuration = api_client.configuration
+    found: set[str] = set()
+    headers = list((getattr(configuration, "api_key", None) or {}).values())
+    # The Proxy-Authorization and Authorization headers made from proxy_headers (base64 of user:password).
+    headers += [value for name, value in (getattr(configuration, "proxy_headers", None) or {}).items() if "authorization" in str(name).lower()]
+    for value in headers:
+        if isinstance(value, str) and value:
+            found.add(value)
+            scheme, _, credential = value.partition(" ")
+            if credential and scheme.lower() in ("bearer", "basic"):
+                found.add(credential)
+    password = getattr(configuration, "password", None)
+    if isinstance(password, str) and password:
+        found.add(password)
+    return found
+
+
+def auth_from_module(module: _ModuleLike) -> dict[str, Any]:
+    """:func:`resolve_auth` for an ``AnsibleModule`` built with :data:`AUTH_ARG_SPEC`.
+
+    Registers every credential found with the module's ``no_log_values``, so that
+    no result, warning or message of the module can show one (see :func:`auth_secrets`).
+    """
+    # kubeconfig is not no_log (that would hide paths too): the credentials of an
+    # inline kubeconfig are among those registered here instead.
+    auth = resolve_auth(module.params, os.environ)
+    module.no_log_values.update(auth_secrets(auth))
+    return auth
 
 
 def auth_from_plugin(plugin: _PluginLike) -> dict[str, Any]:
@@ -527,6 +590,12 @@ def _apply_overrides(auth: Mapping[str, Any], configuration: Any) -> None:
 def _impersonation_headers(auth: Mapping[str, Any]) -> list[tuple[str, str]]:
     headers: list[tuple[str, str]] = []
     user = auth.get("impersonate_user")
+    if auth.get("impersonate_groups") and not user:
+        # The API server answers 400 "requested ... without impersonating a user name" to every request.
+        raise KubedebugError(
+            "Option impersonate_groups (K8S_AUTH_IMPERSONATE_GROUPS) needs impersonate_user (K8S_AUTH_IMPERSONATE_USER): "
+            "the API server refuses to impersonate groups without a user name. Set impersonate_user too, or remove impersonate_groups."
+        )
     if user:
         headers.append((_IMPERSONATION_HEADERS["impersonate_user"], str(user)))
     for group in auth.get("impersonate_groups") or []:
@@ -562,10 +631,43 @@ def create_api_client(auth: Mapping[str, Any]) -> kubernetes.client.ApiClient:
     # retry is EphemeralClient's, for every verb, with a cap, a budget and a count.
     configuration.retries = False
 
+    headers = _impersonation_headers(auth)
+    if configuration.verify_ssl is False:
+        _silence_insecure_request_warnings(configuration.host)
     try:
         client = kubernetes.client.ApiClient(configuration=configuration)
     except Exception as err:  # e.g. an unreadable certificate file, depending on the urllib3 version
         raise KubedebugError(f"Could not create the Kubernetes API client: {err}") from err
-    for name, value in _impersonation_headers(auth):
+    for name, value in headers:
         client.set_default_header(name, value)
     return client
+
+
+def _silence_insecure_request_warnings(host: str | None) -> None:
+    # urllib3 warns on every unverified request, from whichever thread makes it; a
+    # module's stderr is lost and the lookup's shows as "errantly sent data directly
+    # to stderr". The front ends say it once instead (insecure_tls_warning). Only
+    # this server's warnings are filtered, so other plugins in the process keep theirs.
+    hostname = urlsplit(host or "").hostname
+    if hostname:
+        warnings.filterwarnings(
+            "ignore",
+            message=f"Unverified HTTPS request is being made to host '{re.escape(hostname)}'",
+            category=urllib3.exceptions.InsecureRequestWarning,
+        )
+
+
+def insecure_tls_warning(api_client: Any) -> str | None:
+    """The warning for a client that does not verify the API server's certificate, or None.
+
+    Front ends show it once per task, whatever the number of pods and threads.
+    """
+    configuration = api_client.configuration
+    if getattr(configuration, "verify_ssl", True) is not False:
+        return None
+    return (
+        f"TLS certificate verification of the API server {configuration.host} is off (validate_certs: false, "
+        "K8S_AUTH_VERIFY_SSL=false, or insecure-skip-tls-verify in the kubeconfig): anyone on the network path can "
+        "impersonate the API server and read the credentials sent to it. Give the API server's CA with ca_cert "
+        "(K8S_AUTH_SSL_CA_CERT) or the kubeconfig's certificate-authority instead."
+    )

@@ -27,6 +27,7 @@ import json
 import math
 import random
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -215,6 +216,79 @@ def translate_api_error(exc: ApiException, *, namespace: str, pod: str, containe
     return KubedebugError(f"{where}: {verb} {resource} failed with HTTP {status}: {message}", status=status)
 
 
+def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind a urllib3 error, if that is what it is."""
+    seen: set[int] = set()
+    pending: list[Any] = [exc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        # MaxRetryError keeps the cause in .reason, urllib3's SSLError in its args.
+        pending.extend([getattr(current, "reason", None), current.__cause__, current.__context__, *current.args])
+    return None
+
+
+def tls_failure(exc: BaseException, host: str) -> KubedebugError | None:
+    """A KubedebugError for an API server whose certificate did not verify, or None for any other failure.
+
+    Never worth a retry: the same certificate fails the same way.
+    """
+    cause = _certificate_error(exc)
+    if cause is None:
+        return None
+    why = (getattr(cause, "verify_message", None) or str(cause)).rstrip(".")
+    return KubedebugError(
+        f"the TLS certificate of the API server {host} could not be verified ({why}): set ca_cert "
+        "(K8S_AUTH_SSL_CA_CERT) or the kubeconfig cluster's certificate-authority to the CA that signed the API "
+        "server's certificate, and connect with a host name or address that the certificate names. "
+        "validate_certs: false would turn verification off, which lets anyone on the network path read the credentials."
+    )
+
+
+# The API server's refusal of impersonation headers: "cannot impersonate resource "users"" and, with
+# constrained impersonation (Kubernetes >= 1.35, KEP-5284), "cannot impersonate-on:<mode>:<verb> resource ...".
+_IMPERSONATE_REFUSED = re.compile(r'User "(?P<user>[^"]*)" cannot impersonate(?:-on:\S+)? resource')
+
+
+def _impersonation_rules(impersonating: Mapping[str, list[str]]) -> list[str]:
+    """What the 'impersonate' verb must cover, one RBAC rule per kind of identity impersonated."""
+    rules = []
+    for user in impersonating.get("user") or []:
+        parts = user.split(":")
+        if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
+            rules.append(f"'serviceaccounts' named '{parts[3]}' in namespace '{parts[2]}'")
+        else:
+            rules.append(f"'users' named '{user}'")
+    groups = impersonating.get("groups") or []
+    if groups:
+        rules.append("'groups' named " + ", ".join(f"'{group}'" for group in groups))
+    return rules
+
+
+def impersonation_refusal(exc: ApiException, impersonating: Mapping[str, list[str]]) -> KubedebugError | None:
+    """A KubedebugError for a 403 that refuses the impersonation itself (not the impersonated user's request), or None.
+
+    ``impersonating`` is :meth:`EphemeralClient.impersonation`.
+    """
+    if exc.status != 403 or not impersonating:
+        return None
+    message = _message(exc)[0]
+    m = _IMPERSONATE_REFUSED.search(message)
+    if not m:
+        return None
+    rules = " and ".join(_impersonation_rules(impersonating))
+    return KubedebugError(
+        f"impersonation refused: {m.group('user')} may not act as another identity: grant it the 'impersonate' verb on "
+        f"{rules}, or remove impersonate_user and impersonate_groups (K8S_AUTH_IMPERSONATE_USER, "
+        f"K8S_AUTH_IMPERSONATE_GROUPS) to act as yourself. API server said: {message}",
+        status=403,
+    )
+
+
 def _supports_content_type(method: Callable[..., Any]) -> bool:
     # Clients >= 36 take _content_type; older ones pick strategic merge for a
     # dict body on their own and reject unknown keywords.
@@ -289,6 +363,41 @@ class EphemeralClient:
             data: bytes = response.data
         return data
 
+    def server(self) -> str:
+        """The API server's URL, for messages."""
+        return str(getattr(getattr(self.api_client, "configuration", None), "host", None) or "(unknown)")
+
+    def impersonation(self) -> dict[str, list[str]]:
+        """Who the requests act as through impersonation headers: ``{"user": [...], "groups": [...]}``, or {}."""
+        found: dict[str, list[str]] = {}
+        for name, value in (getattr(self.api_client, "default_headers", None) or {}).items():
+            key = str.lower(name)
+            if key == "impersonate-user":
+                found.setdefault("user", []).append(str(value))
+            elif key == "impersonate-group":
+                found.setdefault("groups", []).append(str(value))
+        return found
+
+    def _refused(self, exc: ApiException, translate: Callable[[ApiException], KubedebugError]) -> KubedebugError:
+        if exc.status == 401:
+            return KubedebugError(
+                f"the API server {self.server()} did not accept the credentials (HTTP 401 Unauthorized): the token "
+                "(api_key, K8S_AUTH_API_KEY or the kubeconfig's) may have expired or been revoked, or the client "
+                "certificate (client_cert and client_key, or the kubeconfig's) is not signed by a CA the API server trusts. "
+                f"API server said: {_message(exc)[0]}",
+                status=401,
+            )
+        impersonating = self.impersonation()
+        refused = impersonation_refusal(exc, impersonating)
+        if refused is not None:
+            return refused
+        error = translate(exc)
+        if exc.status == 403 and impersonating.get("user"):
+            # The permission is checked for the impersonated user, not for the one who authenticated.
+            user = impersonating["user"][0]
+            return KubedebugError(f"{error.msg} (requests act as {user} through impersonate_user: grant the permission to {user})", status=error.status)
+        return error
+
     def _json(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         raw = self._raw(call, *args, **kwargs)
         try:
@@ -353,7 +462,7 @@ class EphemeralClient:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise translate_api_error(exc, namespace=namespace, pod=name, container="", verb="get", resource="pods") from exc
+            raise self._refused(exc, lambda e: translate_api_error(e, namespace=namespace, pod=name, container="", verb="get", resource="pods")) from exc
 
     # -- logs and events -------------------------------------------------------
 
@@ -733,12 +842,20 @@ class EphemeralClient:
             try:
                 return call()
             except ApiException as exc:
+                # The client reports a TLS failure without urllib3's retries as status 0.
+                untrusted = tls_failure(exc, self.server()) if not exc.status else None
+                if untrusted is not None:
+                    raise untrusted from exc
                 if exc.status in final_statuses or not is_transient(exc):
-                    raise translate(exc) from exc
+                    raise self._refused(exc, translate) from exc
                 throttled += exc.status == 429
                 asked = retry_after(exc)
                 failure: BaseException = exc
             except TRANSIENT_ERRORS as exc:
+                # A certificate that does not verify will not verify on the next attempt either.
+                untrusted = tls_failure(exc, self.server())
+                if untrusted is not None:
+                    raise untrusted from exc
                 failure = exc
             delay = self._delay(attempt, asked)
             if attempt >= self.retries or waited + delay > self.retry_budget or (deadline is not None and clock() + delay >= deadline):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
     HAS_KUBERNETES,
@@ -23,7 +24,9 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
     KUBERNETES_MIN_VERSION,
     auth_from_module,
     client_options,
+    client_secrets,
     create_api_client,
+    insecure_tls_warning,
     kubernetes_problem,
 )
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
@@ -34,9 +37,21 @@ R = TypeVar("R")
 
 
 def module_client(module: AnsibleModule) -> EphemeralClient:
-    """The Kubernetes client for the module's connection options (doc fragment ``kubedebug.ephemeral.auth``)."""
+    """The Kubernetes client for the module's connection options (doc fragment ``kubedebug.ephemeral.auth``).
+
+    Every credential it will send (options, ``K8S_AUTH_*``, kubeconfig, service
+    account) is masked in the module's output from here on.
+    """
     auth = auth_from_module(module)
-    return EphemeralClient(create_api_client(auth), **client_options(auth))
+    api_client = create_api_client(auth)
+    module.no_log_values.update(client_secrets(api_client))
+    return EphemeralClient(api_client, **client_options(auth))
+
+
+def _warn(module: AnsibleModule, warning: str) -> None:
+    # exit_json masks no_log values in the result, but not in warnings (ansible-core 2.19 keeps them
+    # as objects that its masking does not enter): mask them here.
+    module.warn(remove_values(warning, module.no_log_values))
 
 
 def run_module(module: AnsibleModule, request: Callable[[], R], manager: Callable[[EphemeralClient, R], Manager]) -> None:
@@ -51,6 +66,10 @@ def run_module(module: AnsibleModule, request: Callable[[], R], manager: Callabl
     try:
         checked = request()  # bad input is refused before a client or an API call
         client = module_client(module)
+        insecure = insecure_tls_warning(client.api_client)
+        if insecure:
+            # Once per task, not per request, pod or thread.
+            _warn(module, insecure)
         outcome = manager(client, checked).run()
     except KubedebugError as exc:
         # What the API traffic cost up to the failure (retries, throttling), when there was any.
@@ -63,7 +82,7 @@ def run_module(module: AnsibleModule, request: Callable[[], R], manager: Callabl
     if client is not None:
         outcome.result["api"] = client.stats.as_dict()
     for warning in outcome.warnings:
-        module.warn(warning)
+        _warn(module, warning)
     if outcome.failure:
         module.fail_json(msg=outcome.failure, **outcome.result)
     module.exit_json(**outcome.result)

@@ -16,14 +16,18 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ansible.errors import AnsibleLookupError
+from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._auth import (
     KUBERNETES_IMPORT_ERROR,
     auth_from_plugin,
+    auth_secrets,
     client_options,
+    client_secrets,
     create_api_client,
+    insecure_tls_warning,
     kubernetes_problem,
 )
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
@@ -32,12 +36,16 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._outcome impor
 
 display = Display()
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 class KubedebugLookupBase(LookupBase):
     """Subclasses set ``NAME`` (how errors and warnings name the lookup), call ``load_options``, then ``run_manager``."""
 
     NAME = "kubedebug.ephemeral"
+    # The credentials of the last client() (options, K8S_AUTH_*, kubeconfig): a lookup has no
+    # no_log, so run_manager masks them itself in everything it returns, shows or raises.
+    _secrets: frozenset[str] = frozenset()
 
     def load_options(self, variables: dict[str, Any] | None, direct: dict[str, Any]) -> None:
         """``set_options`` first, as every lookup must: then ``get_option`` sees variables, env and keywords."""
@@ -48,7 +56,16 @@ class KubedebugLookupBase(LookupBase):
     def client(self) -> EphemeralClient:
         """The Kubernetes client for the lookup's connection options (doc fragment ``kubedebug.ephemeral.auth``)."""
         auth = auth_from_plugin(self)
-        return EphemeralClient(create_api_client(auth), **client_options(auth))
+        api_client = create_api_client(auth)
+        self._secrets = frozenset(auth_secrets(auth) | client_secrets(api_client))
+        return EphemeralClient(api_client, **client_options(auth))
+
+    def _masked(self, value: T) -> T:
+        """``value`` with every credential replaced, as Ansible does for a module's no_log values."""
+        if not self._secrets:
+            return value
+        masked: T = remove_values(value, self._secrets)
+        return masked
 
     def run_manager(self, request: Callable[[], R], manager: Callable[[EphemeralClient, R], Manager]) -> dict[str, Any]:
         """The manager's result and its ``api`` counts; its warnings are shown, and its failure (or any refusal) raised, under the lookup's name."""
@@ -60,14 +77,18 @@ class KubedebugLookupBase(LookupBase):
         try:
             checked = request()  # bad input is refused before a client or an API call
             client = self.client()
+            insecure = insecure_tls_warning(client.api_client)
+            if insecure:
+                # Once per lookup call, not per request, pod or thread.
+                display.warning(self._masked(f"{name}: {insecure}"))
             outcome = manager(client, checked).run()
         except KubedebugError as exc:
             # Not "from exc": ansible-core >= 2.19 appends every cause to the message, and the client's
             # ApiException would add its headers and body to a message that already says what to do.
-            display.vvv(traceback.format_exc())
-            raise AnsibleLookupError(f"{name}: {exc.msg}") from None
+            display.vvv(self._masked(traceback.format_exc()))
+            raise AnsibleLookupError(self._masked(f"{name}: {exc.msg}")) from None
         if outcome.failure:
-            raise AnsibleLookupError(f"{name}: {outcome.failure}")
+            raise AnsibleLookupError(self._masked(f"{name}: {outcome.failure}"))
         for warning in outcome.warnings:
-            display.warning(f"{name}: {warning}")
-        return {**outcome.result, "api": client.stats.as_dict()}
+            display.warning(self._masked(f"{name}: {warning}"))
+        return self._masked({**outcome.result, "api": client.stats.as_dict()})

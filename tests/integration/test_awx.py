@@ -282,14 +282,16 @@ def test_awx_credential_verify_ssl_needs_the_ca(cluster: Cluster, namespace: str
         env = {"K8S_AUTH_HOST": auth["host"], "K8S_AUTH_API_KEY": auth["api_key"], "K8S_AUTH_VERIFY_SSL": "True"}
         refused, _artifacts, stdout = run_job(job_dir(tmp_path), extra_vars, env, cmdline="--check")
         assert refused.status == "failed"
-        assert re.search(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed", stdout), stdout[-3000:]
+        unverified = r"the TLS certificate of the API server \S+ could not be verified \(unable to get local issuer certificate\): set ca_cert"
+        assert re.search(unverified, stdout), stdout[-3000:]
         assert auth["api_key"] not in stdout
 
         # What AWX injects for a credential without a CA: verification off, and the run goes through.
         private_data_dir = job_dir(tmp_path)
         env = credential_env(private_data_dir, auth, ca=False)
-        insecure, _artifacts, _stdout = run_job(private_data_dir, extra_vars, env, cmdline="--check")
+        insecure, _artifacts, insecure_stdout = run_job(private_data_dir, extra_vars, env, cmdline="--check")
         assert insecure.status == "successful", failures(insecure)
+        assert "TLS certificate verification of the API server" in insecure_stdout, insecure_stdout[-3000:]
     finally:
         rbac = client.RbacAuthorizationV1Api(cluster.api_client)
         for name in created:
