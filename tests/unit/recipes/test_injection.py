@@ -517,6 +517,7 @@ def test_filesystem_paths(plans: Plans, resolver: PrivateResolver, shell: str, t
     # --max-bytes=1 was a path, not the limit: this file comes back whole.
     this_file = Path(__file__).resolve()
     [mine] = [line for line in path_lines if line["target"] == str(this_file)]
+    assert "content_base64" in mine, mine
     assert base64.b64decode(mine["content_base64"]) == this_file.read_bytes()
     assert [line["detail"] for line in path_lines if line["target"] in ("--pid=999999999", "--max-bytes=1", "-x")] == [
         "not an absolute path (paths are as the target sees them, e.g. /etc/resolv.conf)"
