@@ -305,8 +305,9 @@ def test_argument_spec_refusals(cluster: Any, run_module: Any, args: dict[str, A
             "name the pods, or choose them with a label_selector or field_selector: a namespace alone would select every pod in it",
         ),
         ({"pod": f"{NS}/plain", "tty": True}, "tty: true needs stdin: true (the API server refuses a TTY without stdin)"),
-        ({"pod": f"{NS}/plain", "wait_timeout": -1}, "wait_timeout must be >= 0 and parallel >= 1"),
-        ({"pod": f"{NS}/plain", "parallel": 0}, "wait_timeout must be >= 0 and parallel >= 1"),
+        ({"pod": f"{NS}/plain", "wait_timeout": -1}, "wait_timeout must be 0 to 604800 seconds (a week); got -1"),
+        ({"pod": f"{NS}/plain", "wait_timeout": 2**63}, "wait_timeout must be 0 to 604800 seconds (a week); got 9223372036854775808"),
+        ({"pod": f"{NS}/plain", "parallel": 0}, "parallel must be at least 1; got 0"),
         (
             {"pod": f"{NS}/plain", "container": "Debug"},
             "container 'Debug' is not a valid container name: use at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit",
