@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._options import DNS1123_LABEL
 
 MAX_CONTAINER_NAME = 63
@@ -36,6 +38,14 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _flag_value(value: Any, default: bool) -> bool:
+    """A boolean option as Ansible reads it: the role's argument spec checks it but hands it on unconverted, so
+    ``"no"`` and ``"false"`` arrive as text (and ``bool("no")`` is true)."""
+    if value is None:
+        return default
+    return bool(boolean(value, strict=False))
 
 
 def _is_str_list(value: Any) -> bool:
@@ -71,8 +81,9 @@ def _selection_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
     namespace = options.get("namespace", "")
     pod = options.get("pod", "") or ""
     selector = options.get("label_selector", "") or ""
-    all_namespaces = bool(options.get("all_namespaces", False))
-    problems = []
+    all_namespaces = _flag_value(options.get("all_namespaces"), False)
+    given = (("pod", pod), ("label_selector", selector))
+    problems = [f"{o(option)} must be a string (got {_json(value)})" for option, value in given if not isinstance(value, str)]
     if bool(pod) == bool(selector):
         problems.append(f"give exactly one of {o('pod')} or {o('label_selector')} (got pod={_json(pod)}, label_selector={_json(selector)})")
     is_list = isinstance(namespace, Sequence) and not isinstance(namespace, str)
@@ -85,9 +96,14 @@ def _selection_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
     return problems
 
 
+def _name_text(value: Any) -> Any:
+    """A name the argument spec checked as a string: YAML reads ``run_id: 20240101`` as a number, handed on as one."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def _container_problems(name: str, options: Mapping[str, Any], o: Naming) -> list[str]:
-    run_id = options.get("run_id")
-    container = options.get("container", "") or ""
+    run_id = _name_text(options.get("run_id"))
+    container = _name_text(options.get("container", "")) or ""
     problems = []
     if not (isinstance(run_id, str) and DNS1123_LABEL.match(run_id)):
         problems.append(f"give a {o('run_id')} of lower-case letters, digits and '-', starting and ending with a letter or digit (got run_id={_json(run_id)})")
@@ -97,7 +113,7 @@ def _container_problems(name: str, options: Mapping[str, Any], o: Naming) -> lis
             f"{o('run_id')} is too long: the debug container kd-{name}-<run id> may have at most {MAX_CONTAINER_NAME}"
             f" characters, so give at most {MAX_CONTAINER_NAME - len(stem)} (got {len(str(run_id))})"
         )
-    if container and not (DNS1123_LABEL.match(container) and len(container) <= MAX_CONTAINER_NAME):
+    if container and not (isinstance(container, str) and DNS1123_LABEL.match(container) and len(container) <= MAX_CONTAINER_NAME):
         problems.append(
             f"{o('container')} must be at most {MAX_CONTAINER_NAME} lower-case letters, digits and '-', starting and ending"
             f" with a letter or digit (got {_json(container)})"
@@ -192,7 +208,7 @@ def recipe_args(recipe: str, options: Mapping[str, Any]) -> list[str]:
     if recipe in ("jvm", "python"):
         pid = _int(options.get("pid", 0)) or 0
         args = _flag("--pid", pid) if pid > 0 else []
-        if recipe == "jvm" and not options.get("histogram", True):
+        if recipe == "jvm" and not _flag_value(options.get("histogram"), True):
             args.append("--no-histogram")
         return args
     return [str(arg) for arg in options.get("args", [])]
@@ -211,7 +227,7 @@ def recipe_plan(recipe: str, options: Mapping[str, Any]) -> Plan:
     namespace = options.get("namespace") or []
     return Plan(
         name=recipe_name(recipe, options),
-        container=options.get("container") or f"kd-{recipe_name(recipe, options)}-{options['run_id']}",
+        container=_name_text(options.get("container")) or f"kd-{recipe_name(recipe, options)}-{options['run_id']}",
         namespaces=[namespace] if isinstance(namespace, str) else list(namespace),
         args=recipe_args(recipe, options),
         limit_bytes=log_limit(recipe, options),
@@ -290,6 +306,11 @@ def incident_problems(options: Mapping[str, Any]) -> list[str]:
     pod, selector = _text(options, "pod"), _text(options, "label_selector")
     recipe_vars = options.get("recipe_vars")
     problems = []
+    # The argument spec lets a list through as "[...]" text: the role hands it on unconverted, and the recipes then
+    # fail on it one by one, after the pods were read.
+    for option in ("namespace", "pod", "label_selector", "reason", "run_id", "dest"):
+        if options.get(option) is not None and not isinstance(options.get(option), str):
+            problems.append(f"{o(option)} must be a string (got {_json(options.get(option))})")
     if not _text(options, "namespace"):
         problems.append(f"give {o('namespace')}, the namespace of the pods")
     if bool(pod) == bool(selector):
@@ -303,6 +324,9 @@ def incident_problems(options: Mapping[str, Any]) -> list[str]:
     problems += _at_least(options, o, "events_limit", 0, "must be 0 (no events) or more")
     problems += _at_least(options, o, "tail_lines", 1, "must be at least 1")
     problems += _at_least(options, o, "wait_timeout", 0, "must be 0 or more seconds")
+    image = options.get("debug_image")
+    if image not in (None, "") and not (isinstance(image, str) and image.strip() and image == image.strip()):
+        problems.append(f"{o('debug_image')} must name the debug image without spaces around it, or be empty to keep each recipe's own (got {_json(image)})")
     if not _text(options, "dest"):
         problems.append(f"give {o('dest')}, the directory on the controller the bundle is written in")
     if not isinstance(recipe_vars, Mapping) or set(recipe_vars) - set(INCIDENT_RECIPE_VARS):

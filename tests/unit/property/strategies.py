@@ -124,7 +124,6 @@ class Change:
     valid: bool
 
 
-
 @st.composite
 def changes(draw: st.DrawFn, options: list[Option]) -> Change:
     """One option, under its name or an alias, set to a valid or a hostile value."""

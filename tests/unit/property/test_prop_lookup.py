@@ -71,9 +71,20 @@ OPTIONS = [
 ]
 # Selectors replace the base's terms; the namespace stays.
 SELECTORS = [
-    Option("label_selector", LABEL_SELECTOR | st.lists(LABEL_SELECTOR, min_size=1, max_size=2), BAD_LABEL_SELECTOR | hostile_list(BAD_LABEL_SELECTOR), aliases=("label_selectors",)),
-    Option("field_selector", FIELD_SELECTOR | st.lists(FIELD_SELECTOR, min_size=1, max_size=2), BAD_FIELD_SELECTOR | hostile_list(BAD_FIELD_SELECTOR), aliases=("field_selectors",)),
-    Option("all_namespaces", TRUE_OR_FALSE, BOOL_WORDS),
+    Option(
+        "label_selector",
+        LABEL_SELECTOR | st.lists(LABEL_SELECTOR, min_size=1, max_size=2),
+        BAD_LABEL_SELECTOR | hostile_list(BAD_LABEL_SELECTOR),
+        aliases=("label_selectors",),
+    ),
+    Option(
+        "field_selector",
+        FIELD_SELECTOR | st.lists(FIELD_SELECTOR, min_size=1, max_size=2),
+        BAD_FIELD_SELECTOR | hostile_list(BAD_FIELD_SELECTOR),
+        aliases=("field_selectors",),
+    ),
+    # with a label selector and no namespace: only true is valid
+    Option("all_namespaces", st.sampled_from([True, "yes", "true", "on"]), st.one_of(st.sampled_from([False, "no", "off"]), BOOL_WORDS)),
 ]
 UNKNOWN = st.from_regex(r"\A[a-z][a-z0-9_]{0,15}\Z").filter(lambda k: k not in {o.name for o in OPTIONS + SELECTORS} | {"label_selectors", "field_selectors"})
 
@@ -114,7 +125,7 @@ def test_one_option_changed(lookup_env: Any) -> None:
     cluster = lookup_env
     test = "lookup[ephemeral_results]: one option"
 
-    @property_settings(small=60, full=1200)
+    @property_settings(small=40, full=1200)
     @given(change=changes([TERMS, *OPTIONS, *SELECTORS]))
     def check(change: Change) -> None:
         cluster.reset()

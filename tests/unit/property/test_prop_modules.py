@@ -151,7 +151,9 @@ def container_options() -> list[Option]:
             ),
         ),
         Option("target_container", st.sampled_from([*TARGETS, ""]), st.one_of(NOT_DNS_LABEL, DNS_LABEL)),
-        Option("profile", st.sampled_from(["general", "baseline", "restricted", "netadmin", "sysadmin", "legacy"]), st.sampled_from(["GENERAL", "", "privileged"])),
+        Option(
+            "profile", st.sampled_from(["general", "baseline", "restricted", "netadmin", "sysadmin", "legacy"]), st.sampled_from(["GENERAL", "", "privileged"])
+        ),
         Option("security_context", security_context, st.one_of(st.sampled_from(["runAsUser=0", "privileged"]), st.lists(HOSTILE, max_size=2))),
         Option("volume_mounts", st.lists(mount, max_size=3, unique_by=lambda m: m["mountPath"]), st.lists(bad_mount, min_size=1, max_size=3)),
         Option("copy_volume_mounts", TRUE_OR_FALSE, BOOL_WORDS),
@@ -218,8 +220,18 @@ MODULES: dict[str, tuple[Callable[[], None], dict[str, Any], list[Option]]] = {
 
 # Selectors replace the base's named pods (they may not be combined with them).
 SELECTORS = [
-    Option("label_selector", LABEL_SELECTOR | st.lists(LABEL_SELECTOR, min_size=1, max_size=2), BAD_LABEL_SELECTOR | hostile_list(BAD_LABEL_SELECTOR), aliases=("label_selectors",)),
-    Option("field_selector", FIELD_SELECTOR | st.lists(FIELD_SELECTOR, min_size=1, max_size=2), BAD_FIELD_SELECTOR | hostile_list(BAD_FIELD_SELECTOR), aliases=("field_selectors",)),
+    Option(
+        "label_selector",
+        LABEL_SELECTOR | st.lists(LABEL_SELECTOR, min_size=1, max_size=2),
+        BAD_LABEL_SELECTOR | hostile_list(BAD_LABEL_SELECTOR),
+        aliases=("label_selectors",),
+    ),
+    Option(
+        "field_selector",
+        FIELD_SELECTOR | st.lists(FIELD_SELECTOR, min_size=1, max_size=2),
+        BAD_FIELD_SELECTOR | hostile_list(BAD_FIELD_SELECTOR),
+        aliases=("field_selectors",),
+    ),
 ]
 
 
@@ -230,7 +242,7 @@ def test_one_option_changed(name: str) -> None:
 
     with property_apiserver() as (server, cluster), module_context(lambda module: server.client()):
 
-        @property_settings(small=60, full=1200)
+        @property_settings(small=40, full=1200)
         @given(change=changes(options + SELECTORS))
         def check(change: Change) -> None:
             cluster.reset()
@@ -272,14 +284,16 @@ def test_selection_combinations(name: str) -> None:
 
     with property_apiserver() as (server, cluster), module_context(lambda module: server.client()):
 
-        @property_settings(small=40, full=800)
+        @property_settings(small=25, full=800)
         @given(selection=st.fixed_dictionaries({}, optional=SELECTION_VALUES))
         def check(selection: dict[str, Any]) -> None:
             cluster.reset()
             answer = record(test, run_module(main, {**rest, **selection}))
             assert answer.kind != "traceback", f"traceback for {selection!r}: {answer.msg}\n{answer.detail or ''}"
             if answer.kind == "refused":
-                assert mentions(answer.msg, SELECTION_NAMES) or pod_level(answer.msg), f"the message names no selection option nor pod for {selection!r}: {answer.msg}"
+                assert mentions(answer.msg, SELECTION_NAMES) or pod_level(answer.msg), (
+                    f"the message names no selection option nor pod for {selection!r}: {answer.msg}"
+                )
 
         check()
 
@@ -290,7 +304,9 @@ UNKNOWN = st.from_regex(r"\A[a-z][a-z0-9_]{0,15}\Z")
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_unknown_option(name: str) -> None:
     main, base, _options = MODULES[name]
-    spec = {"ephemeral_container": ephemeral_container, "ephemeral_container_info": ephemeral_container_info, "pod_snapshot_info": pod_snapshot_info}[name].argument_spec()
+    spec = {"ephemeral_container": ephemeral_container, "ephemeral_container_info": ephemeral_container_info, "pod_snapshot_info": pod_snapshot_info}[
+        name
+    ].argument_spec()
     known = {alias for option, definition in spec.items() for alias in (option, *definition.get("aliases", []))}
     test = f"modules[{name}]: unknown option"
 
