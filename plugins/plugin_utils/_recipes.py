@@ -86,6 +86,8 @@ def _selection_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
     problems = [f"{o(option)} must be a string (got {_json(value)})" for option, value in given if not isinstance(value, str)]
     if bool(pod) == bool(selector):
         problems.append(f"give exactly one of {o('pod')} or {o('label_selector')} (got pod={_json(pod)}, label_selector={_json(selector)})")
+    if isinstance(namespace, str):
+        namespace = namespace.strip()  # the module strips it: blank is no namespace
     is_list = isinstance(namespace, Sequence) and not isinstance(namespace, str)
     if not (isinstance(namespace, str) or _is_str_list(namespace)):
         problems.append(f"{o('namespace')} must be a namespace or a list of namespaces (got {_json(namespace)})")
@@ -105,7 +107,7 @@ def _container_problems(name: str, options: Mapping[str, Any], o: Naming) -> lis
     run_id = _name_text(options.get("run_id"))
     container = _name_text(options.get("container", "")) or ""
     problems = []
-    if not (isinstance(run_id, str) and DNS1123_LABEL.match(run_id)):
+    if not (isinstance(run_id, str) and DNS1123_LABEL.fullmatch(run_id)):
         problems.append(f"give a {o('run_id')} of lower-case letters, digits and '-', starting and ending with a letter or digit (got run_id={_json(run_id)})")
     stem = f"kd-{name}-"
     if not container and len(stem + str(run_id or "")) > MAX_CONTAINER_NAME:
@@ -113,12 +115,12 @@ def _container_problems(name: str, options: Mapping[str, Any], o: Naming) -> lis
             f"{o('run_id')} is too long: the debug container kd-{name}-<run id> may have at most {MAX_CONTAINER_NAME}"
             f" characters, so give at most {MAX_CONTAINER_NAME - len(stem)} (got {len(str(run_id))})"
         )
-    if container and not (isinstance(container, str) and DNS1123_LABEL.match(container) and len(container) <= MAX_CONTAINER_NAME):
+    if container and not (isinstance(container, str) and DNS1123_LABEL.fullmatch(container) and len(container) <= MAX_CONTAINER_NAME):
         problems.append(
             f"{o('container')} must be at most {MAX_CONTAINER_NAME} lower-case letters, digits and '-', starting and ending"
             f" with a letter or digit (got {_json(container)})"
         )
-    if not DNS1123_LABEL.match(name):
+    if not DNS1123_LABEL.fullmatch(name):
         problems.append(f"{o('name')} must be lower-case letters, digits and '-', as it is part of the container name (got {_json(name)})")
     return problems
 
@@ -128,10 +130,18 @@ def _at_least(options: Mapping[str, Any], o: Naming, option: str, low: int, text
     return [] if value is not None and value >= low else [f"{o(option)} {text} (got {options.get(option)})"]
 
 
+# Options the argument spec checks as strings but hands on as given (a list passes as its text).
+TEXT_OPTIONS = ("target_container", "reason", "script", "name", "interface", "filter")
+
+
 def _run_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
     image = options.get("image", "")
-    problems = []
-    if "script" in options and not str(options["script"] or "").strip():
+    problems = [
+        f"{o(option)} must be a string (got {_json(options[option])})"
+        for option in TEXT_OPTIONS
+        if options.get(option) is not None and not isinstance(options[option], str)
+    ]
+    if "script" in options and isinstance(options["script"] or "", str) and not (options["script"] or "").strip():
         problems.append(f"{o('script')} is empty: give the POSIX sh script to run")
     if not (isinstance(image, str) and image and image == image.strip()):
         problems.append(f"{o('image')} must name the debug image, without spaces around it (got {_json(image)})")
@@ -282,7 +292,7 @@ def _incident_run_id_problems(options: Mapping[str, Any], o: Naming) -> list[str
     given, reason, run_id = _text(options, "run_id"), _text(options, "reason"), incident_run_id(options)
     longest = max_incident_run_id(options.get("recipes") or [])
     problems = []
-    if given and not DNS1123_LABEL.match(given):
+    if given and not DNS1123_LABEL.fullmatch(given):
         problems.append(
             f"give an {o('run_id')} of lower-case letters, digits and '-', starting and ending with a letter or digit,"
             f" or leave it empty to make one of {o('reason')} (got {_json(options.get('run_id'))})"

@@ -59,7 +59,7 @@ TERMS = Option(
     extra_names=("pod reference", "pod", "namespace/pod"),
 )
 OPTIONS = [
-    Option("container", str_lists(st.sampled_from(["exited", "pull-fail", "fresh", "debug"])) | st.sampled_from(["exited", "fresh"]), hostile_list(HOSTILE)),
+    Option("container", str_lists(st.sampled_from(["exited", "pull-fail", "fresh"])) | st.sampled_from(["exited", "fresh"]), hostile_list(HOSTILE)),
     Option("wait_for", st.sampled_from(["none", "running", "terminated"]), st.sampled_from(["Running", "yes", "", "all"])),
     Option("wait_timeout", st.integers(0, 604800), st.one_of(st.integers(max_value=-1), st.integers(604801, 10**7), HUGE_INT, NUMBER_WORDS)),
     Option("logs", TRUE_OR_FALSE, BOOL_WORDS),

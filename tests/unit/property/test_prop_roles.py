@@ -382,8 +382,8 @@ def late_but_fine(answer: Answer) -> bool:
     msg = answer.msg
     return (
         msg.startswith("the API server refused label_selector")
-        or bool(re.search(r"\bpod \S+ not found: check the pod name and namespace", msg))
-        or bool(re.search(r"target_container '.*' does not exist in the pod", msg))
+        or bool(re.search(r"\bpod .+ not found: check the pod name and namespace", msg, re.DOTALL))
+        or bool(re.search(r"target_container .+ does not exist in the pod", msg, re.DOTALL))
     )
 
 

@@ -210,3 +210,29 @@ def test_an_incident_debug_image_with_spaces(image: Any) -> None:
         f"incident_snapshot_debug_image must name the debug image without spaces around it, or be empty to keep each recipe's own (got {json.dumps(image)})"
     ]
     assert incident_problems({**options, "debug_image": ""}) == incident_problems({**options, "debug_image": "registry.example/debug:1"}) == []
+
+
+def test_a_run_id_with_a_trailing_newline() -> None:
+    # Was: accepted (re.match with "$" matches before a final newline); the module then refused the container name.
+    assert recipe_problems("dns", {**GOOD, "run_id": "debug\n"}, prefix="dns")[0].startswith("give a dns_run_id of lower-case letters")
+    assert recipe_problems("main", {**GOOD, "name": "greet\n", "script": "true"})[0].startswith("recipe_name must be lower-case letters")
+
+
+def test_a_blank_namespace_is_no_namespace() -> None:
+    # Was: accepted; the module strips it and refused "pod reference 'web-0' has no namespace".
+    options = {**GOOD, "namespace": " ", "pod": "web-0", "label_selector": "", "all_namespaces": False}
+    assert recipe_problems("dns", options, prefix="dns") == [
+        "give dns_namespace (with dns_label_selector: a list of namespaces, or dns_all_namespaces true instead)"
+    ]
+
+
+@pytest.mark.parametrize("option", ["target_container", "script", "reason"])
+def test_recipe_text_options_that_are_no_strings(option: str) -> None:
+    # Was: a list got through; target_container reached the module as "['']", script was a TypeError in the action.
+    assert recipe_problems("main", {**GOOD, "name": "greet", "script": "true", option: [""]})[0] == f'recipe_{option} must be a string (got [""])'
+
+
+def test_a_wait_that_times_out_names_wait_timeout(cluster: SelectorParsingCluster) -> None:
+    cluster.kubelet_state = {"waiting": {"reason": "ContainerCreating"}}
+    msg = refusal(ephemeral_container.main, dict(ADD, wait="running", wait_timeout=0))
+    assert msg == f"1 of 1 pod(s) failed: pod {NS}/with-volumes: added, but it was not running within 0s (wait_timeout): the container is pending"

@@ -116,9 +116,9 @@ def test_a_wait_that_times_out_fails_the_task(cluster: Any, run_module: Any) -> 
     result = run_module(main, dict(KUBECTL_DEBUG, namespace=NS, pod="plain", wait="running", wait_timeout=0))
     assert result["rc"] == 1 and result["failed"] is True
     assert result["changed"] is True  # the container is there: it cannot be taken back
-    assert result["msg"] == (f"1 of 1 pod(s) failed: pod {NS}/plain: added, but it was not running within 0s: the container is pending")
+    assert result["msg"] == (f"1 of 1 pod(s) failed: pod {NS}/plain: added, but it was not running within 0s (wait_timeout): the container is pending")
     # The record itself carries the pod in its own fields; its msg stays as it was.
-    assert result["pods"][0]["msg"] == "added, but it was not running within 0s: the container is pending"
+    assert result["pods"][0]["msg"] == "added, but it was not running within 0s (wait_timeout): the container is pending"
     assert [(r["pod"], r["action"]) for r in result["pods"]] == [("plain", "failed")]
 
 
