@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ansible.module_utils.common.validation import check_type_list
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._options import DNS1123_LABEL
@@ -110,7 +111,13 @@ def _container_problems(name: str, options: Mapping[str, Any], o: Naming) -> lis
     if not (isinstance(run_id, str) and DNS1123_LABEL.fullmatch(run_id)):
         problems.append(f"give a {o('run_id')} of lower-case letters, digits and '-', starting and ending with a letter or digit (got run_id={_json(run_id)})")
     stem = f"kd-{name}-"
-    if not container and len(stem + str(run_id or "")) > MAX_CONTAINER_NAME:
+    if not container and len(stem) >= MAX_CONTAINER_NAME:
+        # The name alone leaves no room for a run id: it is the name (of a script of your own) to shorten.
+        problems.append(
+            f"{o('name')} is too long: the debug container kd-<name>-<run id> may have at most {MAX_CONTAINER_NAME}"
+            f" characters, so give at most {MAX_CONTAINER_NAME - len('kd--') - 1} (got {len(name)})"
+        )
+    elif not container and len(stem + str(run_id or "")) > MAX_CONTAINER_NAME:
         problems.append(
             f"{o('run_id')} is too long: the debug container kd-{name}-<run id> may have at most {MAX_CONTAINER_NAME}"
             f" characters, so give at most {MAX_CONTAINER_NAME - len(stem)} (got {len(str(run_id))})"
@@ -132,6 +139,7 @@ def _at_least(options: Mapping[str, Any], o: Naming, option: str, low: int, text
 
 # Options the argument spec checks as strings but hands on as given (a list passes as its text).
 TEXT_OPTIONS = ("target_container", "reason", "script", "name", "interface", "filter")
+LIST_OPTIONS = ("names", "checks", "paths", "args")
 
 
 def _run_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
@@ -145,6 +153,11 @@ def _run_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
         problems.append(f"{o('script')} is empty: give the POSIX sh script to run")
     if not (isinstance(image, str) and image and image == image.strip()):
         problems.append(f"{o('image')} must name the debug image, without spaces around it (got {_json(image)})")
+    for option in LIST_OPTIONS:
+        try:
+            _items(options, option)
+        except TypeError:
+            problems.append(f"{o(option)} must be a list of strings (got {_json(options[option])})")
     problems += _at_least(options, o, "wait_timeout", 0, "must be 0 or more seconds")
     for option in ("parallel", "limit_bytes"):
         if option in options:
@@ -201,16 +214,25 @@ def _flag(name: str, value: Any) -> list[str]:
     return [name, str(value)]
 
 
+def _items(options: Mapping[str, Any], option: str) -> list[str]:
+    """A list option as the argument spec read it (``check_type_list``: ``"a,b"`` is two items, ``5`` is ``["5"]``).
+
+    The spec checks it so but hands it on as given, and a text iterated as it is would be one item per character.
+    """
+    value = options.get(option)
+    return [] if value is None else [str(item) for item in check_type_list(value)]
+
+
 def recipe_args(recipe: str, options: Mapping[str, Any]) -> list[str]:
     """The arguments the script of entry point ``recipe`` takes, from its options (``main`` takes ``args``)."""
     if recipe == "dns":
-        return [str(name) for name in options.get("names", [])]
+        return _items(options, "names")
     if recipe == "network":
-        return [str(check) for check in options.get("checks", [])]
+        return _items(options, "checks")
     if recipe == "processes":
         return []
     if recipe == "filesystem":
-        return _flag("--max-bytes", _int(options["max_bytes"])) + [str(path) for path in options.get("paths", [])]
+        return _flag("--max-bytes", _int(options["max_bytes"])) + _items(options, "paths")
     if recipe == "capture":
         bounds = _flag("--duration", _int(options["duration"])) + _flag("--count", _int(options["count"]))
         bounds += _flag("--max-bytes", _int(options["max_bytes"])) + _flag("--interface", options.get("interface", "any"))
@@ -221,7 +243,7 @@ def recipe_args(recipe: str, options: Mapping[str, Any]) -> list[str]:
         if recipe == "jvm" and not _flag_value(options.get("histogram"), True):
             args.append("--no-histogram")
         return args
-    return [str(arg) for arg in options.get("args", [])]
+    return _items(options, "args")
 
 
 def log_limit(recipe: str, options: Mapping[str, Any]) -> int:
@@ -333,6 +355,11 @@ def incident_problems(options: Mapping[str, Any]) -> list[str]:
     problems += _incident_run_id_problems(options, o)
     problems += _at_least(options, o, "events_limit", 0, "must be 0 (no events) or more")
     problems += _at_least(options, o, "tail_lines", 1, "must be at least 1")
+    for option in LIST_OPTIONS:
+        try:
+            _items(options, option)
+        except TypeError:
+            problems.append(f"{o(option)} must be a list of strings (got {_json(options[option])})")
     problems += _at_least(options, o, "wait_timeout", 0, "must be 0 or more seconds")
     image = options.get("debug_image")
     if image not in (None, "") and not (isinstance(image, str) and image.strip() and image == image.strip()):

@@ -236,3 +236,17 @@ def test_a_wait_that_times_out_names_wait_timeout(cluster: SelectorParsingCluste
     cluster.kubelet_state = {"waiting": {"reason": "ContainerCreating"}}
     msg = refusal(ephemeral_container.main, dict(ADD, wait="running", wait_timeout=0))
     assert msg == f"1 of 1 pod(s) failed: pod {NS}/with-volumes: added, but it was not running within 0s (wait_timeout): the container is pending"
+
+
+@pytest.mark.parametrize(("names", "args"), [("kubernetes.default.svc", ["kubernetes.default.svc"]), ("a,b", ["a", "b"]), (False, ["False"]), (5, ["5"])])
+def test_a_list_option_given_as_text_or_a_scalar(names: Any, args: list[str]) -> None:
+    # The argument spec accepts dns_names: "kubernetes.default.svc" as a list of one, but hands on the text. Was: one
+    # name per character; and a TypeError for a boolean.
+    assert recipe_problems("dns", {**GOOD, "names": names}, prefix="dns") == []
+    assert recipe_args("dns", {"names": names}) == args
+
+
+def test_a_name_that_leaves_no_room_for_the_run_id() -> None:
+    # Was: "recipe_run_id is too long ... so give at most -2" - the name is what is too long.
+    problems = recipe_problems("main", {**GOOD, "name": "a" * 61, "script": "true"})
+    assert problems == ["recipe_name is too long: the debug container kd-<name>-<run id> may have at most 63 characters, so give at most 58 (got 61)"]
