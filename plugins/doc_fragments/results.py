@@ -22,6 +22,7 @@ options:
     description:
       - How long to wait for O(wait_for), in seconds, for all pods together. A container that has not got there in
         time is reported in the state it is in; that is not an error.
+      - At most V(604800) (a week).
     type: int
     default: 120
   tail_lines:

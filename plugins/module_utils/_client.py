@@ -289,6 +289,16 @@ def impersonation_refusal(exc: ApiException, impersonating: Mapping[str, list[st
     )
 
 
+def name_selector(name: str) -> str:
+    """The field selector of the pod named ``name``, escaped as the API server parses it (fields.EscapeValue).
+
+    A name with ``,``, ``=`` or ``\\`` is no pod's name, but unescaped it would be a selector the API server cannot
+    parse (HTTP 400) instead of one that matches nothing.
+    """
+    escaped = name.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
+    return f"metadata.name={escaped}"
+
+
 def _supports_content_type(method: Callable[..., Any]) -> bool:
     # Clients >= 36 take _content_type; older ones pick strategic merge for a
     # dict body on their own and reject unknown keywords.
@@ -440,10 +450,20 @@ class EphemeralClient:
                 item.setdefault("apiVersion", "v1")
             return items
 
-        return self._retrying(call, lambda exc: self._list_error(exc, namespace))
+        return self._retrying(call, lambda exc: self._list_error(exc, namespace, kwargs))
 
-    def _list_error(self, exc: ApiException, namespace: str) -> KubedebugError:
+    def _list_error(self, exc: ApiException, namespace: str, selectors: Mapping[str, Any] | None = None) -> KubedebugError:
         message = _message(exc)[0]
+        given = [f"{option} {value!r}" for option, value in (selectors or {}).items() if value]
+        if exc.status == 400 and given:
+            # The API server parses the selectors (and only it knows which field selectors a pod LIST supports):
+            # its 400 says what it could not parse, but in its own words; say which option to fix.
+            where = f"in namespace {namespace!r}" if namespace else "cluster-wide"
+            return KubedebugError(
+                f"the API server refused {' and '.join(given)} listing pods {where}: {message}. Check the selector's syntax "
+                "(for example label_selector app.kubernetes.io/name=web,tier!=db or field_selector status.phase=Running)",
+                status=400,
+            )
         if exc.status == 403:
             scope = f"in namespace {namespace!r}" if namespace else "cluster-wide (all_namespaces)"
             return KubedebugError(
@@ -698,7 +718,7 @@ class EphemeralClient:
                 record(pod)
             return not pending
 
-        field_selector = f"metadata.name={next(iter(names))}" if len(names) == 1 else None
+        field_selector = name_selector(next(iter(names))) if len(names) == 1 else None
         kwargs = {"field_selector": field_selector} if field_selector else {}
         listed = False
         streak = 0  # watches in a row that ended early: after the first, each waits longer before the next LIST

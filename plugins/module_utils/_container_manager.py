@@ -297,5 +297,5 @@ class EphemeralContainerManager:
             if not reached(r["state"]["status"], req.wait):
                 r.update(
                     action="failed",
-                    msg=f"{r['msg']}, but it was not {req.wait} within {req.wait_timeout}s: the container is {_state_detail(r['state'])}",
+                    msg=f"{r['msg']}, but it was not {req.wait} within {req.wait_timeout}s (wait_timeout): the container is {_state_detail(r['state'])}",
                 )

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import first_of
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError, first_of
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._options import (
     check_choice,
     check_limits,
@@ -88,6 +88,9 @@ def empty_selection_warning(selection: Selection, records: list[dict[str, Any]])
 
 
 def validate_options(opts: Options) -> None:
+    # The lookup's list options are only checked to be lists; a module's are lists of strings already.
+    if not all(isinstance(name, str) for name in opts.containers):
+        raise KubedebugError(f"container must be a container name or a list of them; got {list(opts.containers)!r}")
     check_choice("parse", opts.parse, PARSE_MODES)
     check_choice("wait_for", opts.wait_for, WAIT_MODES)
     check_limits({"tail_lines": opts.tail_lines, "limit_bytes": opts.limit_bytes})

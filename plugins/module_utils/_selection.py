@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import EphemeralClient, name_selector
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
 
 SELECTION_ARG_SPEC: dict[str, dict[str, Any]] = {
@@ -87,15 +87,21 @@ class Missing:
     error: str
 
 
-def join_selectors(selectors: Iterable[str] | str | None) -> str | None:
+def join_selectors(selectors: Iterable[str] | str | None, option: str = "label_selector") -> str | None:
     """Several label or field selectors as the one the API takes (they are ANDed); ``None`` for none."""
-    items = [selectors] if isinstance(selectors, str) else list(selectors or [])
-    return ",".join(s.strip() for s in items if s and s.strip()) or None
+    return ",".join(_strings(selectors, option)) or None
 
 
-def _strings(value: Iterable[str] | str | None) -> list[str]:
-    items = [value] if isinstance(value, str) else list(value or [])
-    return [item.strip() for item in items if item and item.strip()]
+def _strings(value: Iterable[str] | str | None, option: str) -> list[str]:
+    """A string or a list of strings, each stripped, the empty ones left out.
+
+    A module's argument spec has made them strings already; the lookup's options are only checked to be lists, so
+    anything else is refused here, naming the option.
+    """
+    items = [value] if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [] if value is None else None
+    if items is None or not all(isinstance(item, str) for item in items):
+        raise KubedebugError(f"{option} must be a string or a list of strings; got {value!r}")
+    return [item.strip() for item in items if item.strip()]
 
 
 def parse_ref(term: str, default_namespace: str | None) -> tuple[str, str]:
@@ -127,10 +133,10 @@ def selection_from(
     without a selector: adding a container to every pod of a namespace must be
     asked for with a selector that says so.
     """
-    names = _strings(pods)
-    namespaces = list(dict.fromkeys(_strings(get("namespace"))))
-    labels = join_selectors(get("label_selector"))
-    fields = join_selectors(get("field_selector"))
+    names = _strings(pods, "pod")
+    namespaces = list(dict.fromkeys(_strings(get("namespace"), "namespace")))
+    labels = join_selectors(get("label_selector"), "label_selector")
+    fields = join_selectors(get("field_selector"), "field_selector")
     all_namespaces = bool(get("all_namespaces"))
     if names:
         if labels or fields:
@@ -177,7 +183,7 @@ def select(client: EphemeralClient, selection: Selection) -> tuple[list[dict[str
     pods: list[dict[str, Any]] = []
     missing: list[Missing] = []
     for namespace, names in wanted.items():
-        field = f"metadata.name={names[0]}" if len(names) == 1 else None
+        field = name_selector(names[0]) if len(names) == 1 else None
         try:
             listed = client.list_pods([namespace], field_selector=field)
         except KubedebugError as exc:

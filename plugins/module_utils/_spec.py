@@ -264,8 +264,11 @@ def validate_request(req: Request) -> None:
             checked = " (which allowed_images checks)" if option == "image" else ""
             raise KubedebugError(f"spec_override.{key} cannot be set: use the {option} option{checked} instead")
     for mount in req.volume_mounts or []:
+        if not all(isinstance(mount.get(key), str) and mount.get(key) for key in ("name", "mountPath")):
+            raise KubedebugError(f"volume_mounts: every mount needs a 'name' and a 'mountPath' (strings); got {mount!r}")
         _refuse_subpath(mount, "volume_mounts")
     spec = build_spec(req, pod=None)
+    _check_shapes(spec, req.spec_override or {})
     for mount in spec.get("volumeMounts") or []:
         _refuse_subpath(
             mount,
@@ -278,6 +281,23 @@ def validate_request(req: Request) -> None:
             f"ports, resources, probes, lifecycle, resizePolicy and restartPolicy): remove "
             f"{'it' if len(forbidden) == 1 else 'them'} from spec_override"
         )
+
+
+# The list fields a spec_override may replace, and what their items must be for the checks below (and the API).
+LIST_FIELDS = {"command": str, "args": str, "env": Mapping, "envFrom": Mapping, "volumeMounts": Mapping, "volumeDevices": Mapping}
+
+
+def _check_shapes(spec: Mapping[str, Any], override: Mapping[str, Any]) -> None:
+    """Refuse list fields of the wrong shape, which only spec_override can produce (the options are typed)."""
+    for key, kind in LIST_FIELDS.items():
+        value = spec.get(key)
+        if value is None or key not in override:
+            continue
+        if not isinstance(value, list) or not all(isinstance(item, kind) for item in value):
+            what = "strings" if kind is str else "mappings"
+            raise KubedebugError(f"spec_override.{key} must be a list of {what}; got {value!r}")
+        if kind is Mapping and key != "envFrom" and not all(isinstance(item.get("name"), str) and item.get("name") for item in value):
+            raise KubedebugError(f"spec_override.{key}: every item needs a 'name'; got {value!r}")
 
 
 def _refuse_subpath(mount: Mapping[str, Any], where: str) -> None:
@@ -479,13 +499,14 @@ def plan_pod(req: Request, pod: Mapping[str, Any]) -> Plan:
             f"target_container {target!r} does not exist in the pod (containers: {', '.join(containers + init_containers)})",
         )
     volumes = {v.get("name") for v in spec.get("volumes") or []}
+    mounts_from = "spec_override.volumeMounts" if "volumeMounts" in (req.spec_override or {}) else "volume_mounts"
     for mount in desired.get("volumeMounts") or []:
         if mount.get("name") not in volumes:
             return _refusal(
                 namespace,
                 name,
                 req,
-                f"volume_mounts names volume {mount.get('name')!r}, which the pod does not have "
+                f"{mounts_from} names volume {mount.get('name')!r}, which the pod does not have "
                 f"(volumes: {', '.join(sorted(v for v in volumes if v)) or 'none'}); ephemeral containers cannot add volumes",
             )
     if (spec.get("os") or {}).get("name") == "windows":

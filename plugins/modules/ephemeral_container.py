@@ -170,7 +170,7 @@ options:
     default: running
   wait_timeout:
     description:
-      - How long to wait, in seconds, for all pods together.
+      - How long to wait, in seconds, for all pods together. At most V(604800) (a week).
     type: int
     default: 120
   parallel:

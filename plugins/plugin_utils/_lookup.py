@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, TypeVar
 
+from ansible import constants as C
 from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.lookup import LookupBase
@@ -39,6 +41,16 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 
+def _infinite(value: Any) -> bool:
+    """Whether ``value`` reads as an infinite number ("inf", "-Infinity", float("inf"))."""
+    if isinstance(value, bool) or not isinstance(value, (str, float)):
+        return False
+    try:
+        return Decimal(str(value).strip()).is_infinite()
+    except (ArithmeticError, ValueError):
+        return False
+
+
 class KubedebugLookupBase(LookupBase):
     """Subclasses set ``NAME`` (how errors and warnings name the lookup), call ``load_options``, then ``run_manager``."""
 
@@ -48,7 +60,24 @@ class KubedebugLookupBase(LookupBase):
     _secrets: frozenset[str] = frozenset()
 
     def load_options(self, variables: dict[str, Any] | None, direct: dict[str, Any]) -> None:
-        """``set_options`` first, as every lookup must: then ``get_option`` sees variables, env and keywords."""
+        """``set_options`` first, as every lookup must: then ``get_option`` sees variables, env and keywords.
+
+        A keyword the lookup does not document is refused: Ansible would drop it silently, and a misspelt option
+        (``contianer=``) would quietly collect something else than what was asked for.
+        """
+        definitions = C.config.get_configuration_definitions("lookup", self._load_name)
+        known: set[str] = set()
+        for option, definition in definitions.items():
+            known.update([option, *(definition.get("aliases") or [])])
+        unknown = sorted(str(key) for key in direct if key not in known or key == "_terms")
+        if unknown:
+            supported = ", ".join(sorted(k for k in known if not k.startswith("_")))
+            raise AnsibleLookupError(f"{self.NAME}: unsupported option(s) {', '.join(unknown)}; supported options: {supported}")
+        numbers = {key for key, definition in definitions.items() if definition.get("type") in ("int", "integer", "float")}
+        infinite = sorted(str(key) for key, value in direct.items() if key in numbers and _infinite(value))
+        if infinite:
+            # ansible-core's conversion lets int("inf") escape as an OverflowError that names no option.
+            raise AnsibleLookupError(f"{self.NAME}: {', '.join(infinite)} must be a finite number")
         # Through the class: mypy exempts ansible-core's unannotated set_options (untyped_calls_exclude) only
         # when the receiver is ansible's own type, not a subclass of it.
         LookupBase.set_options(self, var_options=variables, direct=direct)

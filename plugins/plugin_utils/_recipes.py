@@ -14,6 +14,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ansible.module_utils.common.validation import check_type_list
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._options import DNS1123_LABEL
 
 MAX_CONTAINER_NAME = 63
@@ -38,6 +41,14 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _flag_value(value: Any, default: bool) -> bool:
+    """A boolean option as Ansible reads it: the role's argument spec checks it but hands it on unconverted, so
+    ``"no"`` and ``"false"`` arrive as text (and ``bool("no")`` is true)."""
+    if value is None:
+        return default
+    return bool(boolean(value, strict=False))
 
 
 def _is_str_list(value: Any) -> bool:
@@ -73,10 +84,13 @@ def _selection_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
     namespace = options.get("namespace", "")
     pod = options.get("pod", "") or ""
     selector = options.get("label_selector", "") or ""
-    all_namespaces = bool(options.get("all_namespaces", False))
-    problems = []
+    all_namespaces = _flag_value(options.get("all_namespaces"), False)
+    given = (("pod", pod), ("label_selector", selector))
+    problems = [f"{o(option)} must be a string (got {_json(value)})" for option, value in given if not isinstance(value, str)]
     if bool(pod) == bool(selector):
         problems.append(f"give exactly one of {o('pod')} or {o('label_selector')} (got pod={_json(pod)}, label_selector={_json(selector)})")
+    if isinstance(namespace, str):
+        namespace = namespace.strip()  # the module strips it: blank is no namespace
     is_list = isinstance(namespace, Sequence) and not isinstance(namespace, str)
     if not (isinstance(namespace, str) or _is_str_list(namespace)):
         problems.append(f"{o('namespace')} must be a namespace or a list of namespaces (got {_json(namespace)})")
@@ -87,24 +101,35 @@ def _selection_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
     return problems
 
 
+def _name_text(value: Any) -> Any:
+    """A name the argument spec checked as a string: YAML reads ``run_id: 20240101`` as a number, handed on as one."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def _container_problems(name: str, options: Mapping[str, Any], o: Naming) -> list[str]:
-    run_id = options.get("run_id")
-    container = options.get("container", "") or ""
+    run_id = _name_text(options.get("run_id"))
+    container = _name_text(options.get("container", "")) or ""
     problems = []
-    if not (isinstance(run_id, str) and DNS1123_LABEL.match(run_id)):
+    if not (isinstance(run_id, str) and DNS1123_LABEL.fullmatch(run_id)):
         problems.append(f"give a {o('run_id')} of lower-case letters, digits and '-', starting and ending with a letter or digit (got run_id={_json(run_id)})")
     stem = f"kd-{name}-"
-    if not container and len(stem + str(run_id or "")) > MAX_CONTAINER_NAME:
+    if not container and len(stem) >= MAX_CONTAINER_NAME:
+        # The name alone leaves no room for a run id: it is the name (of a script of your own) to shorten.
+        problems.append(
+            f"{o('name')} is too long: the debug container kd-<name>-<run id> may have at most {MAX_CONTAINER_NAME}"
+            f" characters, so give at most {MAX_CONTAINER_NAME - len('kd--') - 1} (got {len(name)})"
+        )
+    elif not container and len(stem + str(run_id or "")) > MAX_CONTAINER_NAME:
         problems.append(
             f"{o('run_id')} is too long: the debug container kd-{name}-<run id> may have at most {MAX_CONTAINER_NAME}"
             f" characters, so give at most {MAX_CONTAINER_NAME - len(stem)} (got {len(str(run_id))})"
         )
-    if container and not (DNS1123_LABEL.match(container) and len(container) <= MAX_CONTAINER_NAME):
+    if container and not (isinstance(container, str) and DNS1123_LABEL.fullmatch(container) and len(container) <= MAX_CONTAINER_NAME):
         problems.append(
             f"{o('container')} must be at most {MAX_CONTAINER_NAME} lower-case letters, digits and '-', starting and ending"
             f" with a letter or digit (got {_json(container)})"
         )
-    if not DNS1123_LABEL.match(name):
+    if not DNS1123_LABEL.fullmatch(name):
         problems.append(f"{o('name')} must be lower-case letters, digits and '-', as it is part of the container name (got {_json(name)})")
     return problems
 
@@ -114,13 +139,27 @@ def _at_least(options: Mapping[str, Any], o: Naming, option: str, low: int, text
     return [] if value is not None and value >= low else [f"{o(option)} {text} (got {options.get(option)})"]
 
 
+# Options the argument spec checks as strings but hands on as given (a list passes as its text).
+TEXT_OPTIONS = ("target_container", "reason", "script", "name", "interface", "filter")
+LIST_OPTIONS = ("names", "checks", "paths", "args")
+
+
 def _run_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
     image = options.get("image", "")
-    problems = []
-    if "script" in options and not str(options["script"] or "").strip():
+    problems = [
+        f"{o(option)} must be a string (got {_json(options[option])})"
+        for option in TEXT_OPTIONS
+        if options.get(option) is not None and not isinstance(options[option], str)
+    ]
+    if "script" in options and isinstance(options["script"] or "", str) and not (options["script"] or "").strip():
         problems.append(f"{o('script')} is empty: give the POSIX sh script to run")
     if not (isinstance(image, str) and image and image == image.strip()):
         problems.append(f"{o('image')} must name the debug image, without spaces around it (got {_json(image)})")
+    for option in LIST_OPTIONS:
+        try:
+            _items(options, option)
+        except TypeError:
+            problems.append(f"{o(option)} must be a list of strings (got {_json(options[option])})")
     problems += _at_least(options, o, "wait_timeout", 0, "must be 0 or more seconds")
     for option in ("parallel", "limit_bytes"):
         if option in options:
@@ -183,17 +222,26 @@ def _flag(name: str, value: Any) -> list[str]:
     return [name, str(value)]
 
 
+def _items(options: Mapping[str, Any], option: str) -> list[str]:
+    """A list option as the argument spec read it (``check_type_list``: ``"a,b"`` is two items, ``5`` is ``["5"]``).
+
+    The spec checks it so but hands it on as given, and a text iterated as it is would be one item per character.
+    """
+    value = options.get(option)
+    return [] if value is None else [str(item) for item in check_type_list(value)]
+
+
 def recipe_args(recipe: str, options: Mapping[str, Any]) -> list[str]:
     """The arguments the script of entry point ``recipe`` takes, from its options (``main`` takes ``args``)."""
     if recipe == "dns":
-        return [str(name) for name in options.get("names", [])]
+        return _items(options, "names")
     if recipe == "network":
-        return [str(check) for check in options.get("checks", [])]
+        return _items(options, "checks")
     if recipe == "processes":
         return []
     if recipe == "filesystem":
         # "--": a path such as "--pid=1" is a path to report on, never an option of the script.
-        return _flag("--max-bytes", _int(options["max_bytes"])) + ["--", *(str(path) for path in options.get("paths", []))]
+        return _flag("--max-bytes", _int(options["max_bytes"])) + ["--", *_items(options, "paths")]
     if recipe == "capture":
         bounds = _flag("--duration", _int(options["duration"])) + _flag("--count", _int(options["count"]))
         bounds += _flag("--max-bytes", _int(options["max_bytes"])) + _flag("--interface", options.get("interface", "any"))
@@ -201,10 +249,10 @@ def recipe_args(recipe: str, options: Mapping[str, Any]) -> list[str]:
     if recipe in ("jvm", "python"):
         pid = _int(options.get("pid", 0)) or 0
         args = _flag("--pid", pid) if pid > 0 else []
-        if recipe == "jvm" and not options.get("histogram", True):
+        if recipe == "jvm" and not _flag_value(options.get("histogram"), True):
             args.append("--no-histogram")
         return args
-    return [str(arg) for arg in options.get("args", [])]
+    return _items(options, "args")
 
 
 def log_limit(recipe: str, options: Mapping[str, Any]) -> int:
@@ -220,7 +268,7 @@ def recipe_plan(recipe: str, options: Mapping[str, Any]) -> Plan:
     namespace = options.get("namespace") or []
     return Plan(
         name=recipe_name(recipe, options),
-        container=options.get("container") or f"kd-{recipe_name(recipe, options)}-{options['run_id']}",
+        container=_name_text(options.get("container")) or f"kd-{recipe_name(recipe, options)}-{options['run_id']}",
         namespaces=[namespace] if isinstance(namespace, str) else list(namespace),
         args=recipe_args(recipe, options),
         limit_bytes=log_limit(recipe, options),
@@ -275,7 +323,7 @@ def _incident_run_id_problems(options: Mapping[str, Any], o: Naming) -> list[str
     given, reason, run_id = _text(options, "run_id"), _text(options, "reason"), incident_run_id(options)
     longest = max_incident_run_id(options.get("recipes") or [])
     problems = []
-    if given and not DNS1123_LABEL.match(given):
+    if given and not DNS1123_LABEL.fullmatch(given):
         problems.append(
             f"give an {o('run_id')} of lower-case letters, digits and '-', starting and ending with a letter or digit,"
             f" or leave it empty to make one of {o('reason')} (got {_json(options.get('run_id'))})"
@@ -299,6 +347,11 @@ def incident_problems(options: Mapping[str, Any]) -> list[str]:
     pod, selector = _text(options, "pod"), _text(options, "label_selector")
     recipe_vars = options.get("recipe_vars")
     problems = []
+    # The argument spec lets a list through as "[...]" text: the role hands it on unconverted, and the recipes then
+    # fail on it one by one, after the pods were read.
+    for option in ("namespace", "pod", "label_selector", "reason", "run_id", "dest"):
+        if options.get(option) is not None and not isinstance(options.get(option), str):
+            problems.append(f"{o(option)} must be a string (got {_json(options.get(option))})")
     if not _text(options, "namespace"):
         problems.append(f"give {o('namespace')}, the namespace of the pods")
     if bool(pod) == bool(selector):
@@ -311,7 +364,15 @@ def incident_problems(options: Mapping[str, Any]) -> list[str]:
     problems += _incident_run_id_problems(options, o)
     problems += _at_least(options, o, "events_limit", 0, "must be 0 (no events) or more")
     problems += _at_least(options, o, "tail_lines", 1, "must be at least 1")
+    for option in LIST_OPTIONS:
+        try:
+            _items(options, option)
+        except TypeError:
+            problems.append(f"{o(option)} must be a list of strings (got {_json(options[option])})")
     problems += _at_least(options, o, "wait_timeout", 0, "must be 0 or more seconds")
+    image = options.get("debug_image")
+    if image not in (None, "") and not (isinstance(image, str) and image.strip() and image == image.strip()):
+        problems.append(f"{o('debug_image')} must name the debug image without spaces around it, or be empty to keep each recipe's own (got {_json(image)})")
     if not _text(options, "dest"):
         problems.append(f"give {o('dest')}, the directory on the controller the bundle is written in")
     if not isinstance(recipe_vars, Mapping) or set(recipe_vars) - set(INCIDENT_RECIPE_VARS):

@@ -152,7 +152,7 @@ def test_a_missing_pod_beside_a_found_one_is_a_record(query: Any, display: Recor
         (["x"], {}, "pod reference 'x' has no namespace: write namespace/pod or set the namespace option"),
         ([], {}, "name the pods (namespace/pod), or give a namespace (or all_namespaces: true) and optionally a label_selector"),
         ([f"{NS}/states"], {"tail_lines": 0}, "tail_lines must be a positive number (or unset); got 0"),
-        ([f"{NS}/states"], {"parallel": 0}, "wait_timeout must be >= 0 and parallel >= 1"),
+        ([f"{NS}/states"], {"parallel": 0}, "parallel must be at least 1; got 0"),
     ],
 )
 def test_errors_are_lookup_errors_named_after_the_lookup(query: Any, terms: list[str], options: dict[str, Any], msg: str) -> None:

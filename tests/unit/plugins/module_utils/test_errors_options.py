@@ -60,6 +60,8 @@ def test_check_limits_accepts(values: dict[str, Any]) -> None:
         ({"limit_bytes": -5}, "limit_bytes must be a positive number (or unset); got -5"),
         # the first bad one, in the order given
         ({"tail_lines": 10, "limit_bytes": 0, "other": -1}, "limit_bytes must be a positive number (or unset); got 0"),
+        # regression (property tests): beyond int64 the API server answered 400 about a query parameter
+        ({"tail_lines": 2**63}, "tail_lines must be at most 9223372036854775807 (the API's largest number); got 9223372036854775808"),
     ],
 )
 def test_check_limits_refuses(values: dict[str, Any], message: str) -> None:
@@ -69,16 +71,28 @@ def test_check_limits_refuses(values: dict[str, Any], message: str) -> None:
     assert err.value.status is None
 
 
-@pytest.mark.parametrize(("wait_timeout", "parallel"), [(0, 1), (120, 10), (0.5, 1000)])
+@pytest.mark.parametrize(("wait_timeout", "parallel"), [(0, 1), (120, 10), (0.5, 1000), (604800, 2**63)])
 def test_check_wait_and_parallel_accepts(wait_timeout: float, parallel: int) -> None:
     check_wait_and_parallel(wait_timeout, parallel)
 
 
-@pytest.mark.parametrize(("wait_timeout", "parallel"), [(-1, 10), (-0.1, 1), (120, 0), (120, -2)])
-def test_check_wait_and_parallel_refuses(wait_timeout: float, parallel: int) -> None:
+@pytest.mark.parametrize(
+    ("wait_timeout", "parallel", "message"),
+    [
+        (-1, 10, "wait_timeout must be 0 to 604800 seconds (a week); got -1"),
+        (-0.1, 1, "wait_timeout must be 0 to 604800 seconds (a week); got -0.1"),
+        # regression (property tests): 2**63 seconds was an OverflowError in the middle of the wait
+        (2**63, 1, "wait_timeout must be 0 to 604800 seconds (a week); got 9223372036854775808"),
+        (604801, 1, "wait_timeout must be 0 to 604800 seconds (a week); got 604801"),
+        (float("nan"), 1, "wait_timeout must be 0 to 604800 seconds (a week); got nan"),
+        (120, 0, "parallel must be at least 1; got 0"),
+        (120, -2, "parallel must be at least 1; got -2"),
+    ],
+)
+def test_check_wait_and_parallel_refuses(wait_timeout: float, parallel: int, message: str) -> None:
     with pytest.raises(KubedebugError) as err:
         check_wait_and_parallel(wait_timeout, parallel)
-    assert err.value.msg == "wait_timeout must be >= 0 and parallel >= 1"
+    assert err.value.msg == message
 
 
 def test_check_choice() -> None:

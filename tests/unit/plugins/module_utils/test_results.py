@@ -278,10 +278,11 @@ def test_validate_options_accepts_the_defaults_and_the_bounds() -> None:
         ({"tail_lines": -10}, "tail_lines must be a positive number (or unset); got -10"),
         ({"limit_bytes": 0}, "limit_bytes must be a positive number (or unset); got 0"),
         ({"limit_bytes": -1}, "limit_bytes must be a positive number (or unset); got -1"),
-        ({"wait_timeout": -1}, "wait_timeout must be >= 0 and parallel >= 1"),
-        ({"wait_timeout": -0.5}, "wait_timeout must be >= 0 and parallel >= 1"),
-        ({"parallel": 0}, "wait_timeout must be >= 0 and parallel >= 1"),
-        ({"parallel": -3}, "wait_timeout must be >= 0 and parallel >= 1"),
+        ({"wait_timeout": -1}, "wait_timeout must be 0 to 604800 seconds (a week); got -1"),
+        ({"wait_timeout": -0.5}, "wait_timeout must be 0 to 604800 seconds (a week); got -0.5"),
+        ({"wait_timeout": 2**63}, "wait_timeout must be 0 to 604800 seconds (a week); got 9223372036854775808"),
+        ({"parallel": 0}, "parallel must be at least 1; got 0"),
+        ({"parallel": -3}, "parallel must be at least 1; got -3"),
     ],
 )
 def test_validate_options_refuses(changes: dict[str, Any], message: str) -> None:
@@ -294,7 +295,7 @@ def test_request_validates_before_any_api_call() -> None:
     # The request is built (and refused) before the front ends create a client.
     with pytest.raises(KubedebugError) as err:
         ResultsRequest.from_options([f"{NS}/states"], get_options(parallel=0))
-    assert err.value.msg == "wait_timeout must be >= 0 and parallel >= 1"
+    assert err.value.msg == "parallel must be at least 1; got 0"
     with pytest.raises(KubedebugError) as err:
         ResultsRequest.from_options([f"{NS}/states"], get_options(parse="yaml"))
     assert err.value.msg == "parse must be one of raw, lines, json, json_lines; got 'yaml'"

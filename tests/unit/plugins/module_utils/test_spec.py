@@ -1004,7 +1004,7 @@ def test_refuse_volume_mount_in_pod_without_volumes(plain_pod: dict[str, Any]) -
 def test_refuse_volume_mount_from_spec_override(plain_pod: dict[str, Any]) -> None:
     plan = plan_pod(req(spec_override={"volumeMounts": [{"name": "data", "mountPath": "/data"}]}), plain_pod)
     assert plan.action == REFUSE
-    assert "volume_mounts names volume 'data', which the pod does not have" in plan.msg
+    assert "spec_override.volumeMounts names volume 'data', which the pod does not have" in plan.msg
 
 
 # --------------------------------------------------------------------------- copy_volume_mounts

@@ -120,9 +120,9 @@ def test_a_wait_that_times_out_fails_the_task(cluster: Any, run_module: Any) -> 
     result = run_module(main, dict(KUBECTL_DEBUG, namespace=NS, pod="plain", wait="running", wait_timeout=0))
     assert result["rc"] == 1 and result["failed"] is True
     assert result["changed"] is True  # the container is there: it cannot be taken back
-    assert result["msg"] == (f"1 of 1 pod(s) failed: pod {NS}/plain: added, but it was not running within 0s: the container is pending")
+    assert result["msg"] == (f"1 of 1 pod(s) failed: pod {NS}/plain: added, but it was not running within 0s (wait_timeout): the container is pending")
     # The record itself carries the pod in its own fields; its msg stays as it was.
-    assert result["pods"][0]["msg"] == "added, but it was not running within 0s: the container is pending"
+    assert result["pods"][0]["msg"] == "added, but it was not running within 0s (wait_timeout): the container is pending"
     assert [(r["pod"], r["action"]) for r in result["pods"]] == [("plain", "failed")]
 
 
@@ -309,8 +309,9 @@ def test_argument_spec_refusals(cluster: Any, run_module: Any, args: dict[str, A
             "name the pods, or choose them with a label_selector or field_selector: a namespace alone would select every pod in it",
         ),
         ({"pod": f"{NS}/plain", "tty": True}, "tty: true needs stdin: true (the API server refuses a TTY without stdin)"),
-        ({"pod": f"{NS}/plain", "wait_timeout": -1}, "wait_timeout must be >= 0 and parallel >= 1"),
-        ({"pod": f"{NS}/plain", "parallel": 0}, "wait_timeout must be >= 0 and parallel >= 1"),
+        ({"pod": f"{NS}/plain", "wait_timeout": -1}, "wait_timeout must be 0 to 604800 seconds (a week); got -1"),
+        ({"pod": f"{NS}/plain", "wait_timeout": 2**63}, "wait_timeout must be 0 to 604800 seconds (a week); got 9223372036854775808"),
+        ({"pod": f"{NS}/plain", "parallel": 0}, "parallel must be at least 1; got 0"),
         (
             {"pod": f"{NS}/plain", "container": "Debug"},
             "container 'Debug' is not a valid container name: use at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit",
