@@ -87,7 +87,7 @@ def _serve(sock: socket.socket, log: Path, lock: threading.Lock) -> None:
         packet, peer = sock.recvfrom(4096)
         try:
             reply = answer(packet)
-            name, qtype, _ = _question(packet)
+            name, qtype = _question(packet)[:2]
         except (IndexError, struct.error):
             continue
         with lock, log.open("a", encoding="utf-8") as handle:
@@ -159,7 +159,7 @@ def private_resolver(directory: Path) -> Iterator[PrivateResolver]:
     try:
         if process.stdout.readline().strip() != "ready":
             process.kill()
-            _, err = process.communicate(timeout=30)
+            err = process.communicate(timeout=30)[1]
             raise Unavailable(f"{' '.join(argv[:5])} was refused: {err.strip()[-500:]}")
         yield PrivateResolver(process, directory)
     finally:

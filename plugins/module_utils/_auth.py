@@ -374,7 +374,7 @@ def client_secrets(api_client: Any) -> set[str]:
     for value in headers:
         if isinstance(value, str) and value:
             found.add(value)
-            scheme, _, credential = value.partition(" ")
+            scheme, credential = value.partition(" ")[::2]
             if credential and scheme.lower() in ("bearer", "basic"):
                 found.add(credential)
     password = getattr(configuration, "password", None)

@@ -93,9 +93,9 @@ class GarbledAnswer(Exception):
 
 WATCH_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
 
-# What a retry may cure besides a transient HTTP status: the connection failed, timed out, or
-# the answer arrived cut short.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (Urllib3HTTPError, ConnectionError, TimeoutError, http.client.HTTPException, GarbledAnswer)
+# What a retry may cure besides a transient HTTP status (the connection failed, timed out, or the
+# answer arrived cut short) is written out at each "except": pylint cannot tell that a tuple held
+# in a name is one of exception classes.
 
 
 def is_timeout(exc: BaseException) -> bool:
@@ -791,7 +791,7 @@ class EphemeralClient:
             if is_transient(exc):
                 return "failed", 0, self._delay(0, retry_after(exc))
             raise self._watch_error(exc, namespace) from exc
-        except TRANSIENT_ERRORS:
+        except (Urllib3HTTPError, ConnectionError, TimeoutError, http.client.HTTPException, GarbledAnswer):
             return "failed", 0, self._delay(0, None)
         seen = 0
         try:
@@ -813,7 +813,7 @@ class EphemeralClient:
                 if event(kind, obj) or clock() >= deadline:
                     return "done", seen, None
             return ("done" if clock() >= deadline else "closed"), seen, None
-        except TRANSIENT_ERRORS as exc:
+        except (Urllib3HTTPError, ConnectionError, TimeoutError, http.client.HTTPException, GarbledAnswer) as exc:
             if is_timeout(exc):
                 self.stats.add("timeouts")
             return "failed", seen, self._delay(0, None)
@@ -871,7 +871,7 @@ class EphemeralClient:
                 throttled += exc.status == 429
                 asked = retry_after(exc)
                 failure: BaseException = exc
-            except TRANSIENT_ERRORS as exc:
+            except (Urllib3HTTPError, ConnectionError, TimeoutError, http.client.HTTPException, GarbledAnswer) as exc:
                 # A certificate that does not verify will not verify on the next attempt either.
                 untrusted = tls_failure(exc, self.server())
                 if untrusted is not None:

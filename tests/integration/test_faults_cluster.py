@@ -321,9 +321,9 @@ def test_two_runs_adding_the_same_container_at_once(faults: FaultCluster, tmp_pa
         d.mkdir()
     args = add_task(faults, ns, "dbg-race")
     runs = [in_background(lambda d=d: run_task(d, "kubedebug.ephemeral.ephemeral_container", args)) for d in dirs]
-    for thread, _ in runs:
+    for thread, _out in runs:
         thread.join(900)
-    a, b = (out[0] for _, out in runs)
+    a, b = (out[0] for _thread, out in runs)
     for r in (a, b):
         no_traceback(r)
         assert not r.get("failed"), r.get("msg")
@@ -456,7 +456,7 @@ def noisy_neighbour(auth: dict[str, Any], ns: str, threads: int = 3, seconds: fl
                 counts["rejected"] += rejected
             stop.wait(0.02)
 
-    workers = [threading.Thread(target=load, daemon=True) for _ in range(threads)]
+    workers = [threading.Thread(target=load, daemon=True) for _worker in range(threads)]
     for w in workers:
         w.start()
     try:

@@ -210,8 +210,8 @@ def test_impersonation_end_to_end(cluster: Cluster, namespace: str, tmp_path: Pa
     # A token without the impersonate verb: refused, with the rule to grant.
     oncall = service_account_auth(cluster, namespace, "oncall", tmp_path)
     play = {"vars": {"ns": namespace, "oncall_as_reader": {**oncall, "impersonate_user": reader}}}
-    add2 = dict(add, pod=["web-0"], annotate=False)
-    as_oncall = add_and_collect("oncall_as_reader", **add2, container="debug2")
+    add2 = {**add, "pod": ["web-0"], "annotate": False, "container": "debug2"}
+    as_oncall = add_and_collect("oncall_as_reader", **add2)
     refused = run_tasks(tmp_path, as_oncall, "{'added': added, 'collected': collected}", play_extra=play)
     expected = (
         f"impersonation refused: system:serviceaccount:{namespace}:oncall may not act as another identity: grant it the "

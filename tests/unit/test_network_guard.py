@@ -12,7 +12,11 @@ def test_loopback_is_allowed(network_guard) -> None:
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(1)
-        accepted = threading.Thread(target=lambda: server.accept()[0].close(), daemon=True)
+
+        def accept_one() -> None:
+            server.accept()[0].close()
+
+        accepted = threading.Thread(target=accept_one, daemon=True)
         accepted.start()
         with socket.create_connection(server.getsockname(), timeout=5):
             pass

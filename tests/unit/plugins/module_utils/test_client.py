@@ -443,7 +443,14 @@ def test_retrying_backs_off_with_full_jitter(jitter: float, expected: list[float
 def test_retrying_with_retry_after_is_jittered_above_it() -> None:
     api, sleeps = make_client(FakeCore(), jitter=0.0)
     outcomes: list[Any] = [api_error(429, "slow down", headers={"Retry-After": "2"}), "ok"]
-    assert api._retrying(lambda: _raise(outcomes.pop(0)) if len(outcomes) > 1 else outcomes[0], lambda exc: KubedebugError("no")) == "ok"
+
+    def call() -> Any:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    assert api._retrying(call, lambda exc: KubedebugError("no")) == "ok"
     assert sleeps == [2.0]
 
 
@@ -472,7 +479,7 @@ def test_retrying_throttled_out_says_so_and_what_to_do() -> None:
     api, sleeps = make_client(FakeCore(), retries=2)
     throttled = api_error(429, "Too many requests, please try again later.", headers={"Retry-After": "1", _client.APF_PRIORITY_LEVEL: "a1b2"})
     with pytest.raises(KubedebugError) as excinfo:
-        api._retrying(lambda: _raise(throttled), lambda exc: translate(exc))
+        api._retrying(lambda: _raise(throttled), translate)
     assert excinfo.value.status == 429
     assert excinfo.value.msg == (
         f"pod {NS}/web: patch pods/ephemeralcontainers failed with HTTP 429: Too many requests, please try again later. "

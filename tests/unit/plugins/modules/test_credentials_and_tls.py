@@ -97,7 +97,8 @@ class _Server2(_Server):
     """The fake API server on any loopback address, with any handler, optionally speaking TLS."""
 
     def __init__(self, cluster: FakeCluster, *, address: str = "127.0.0.1", tls: ssl.SSLContext | None = None, handler: type = _Handler) -> None:
-        http.server.ThreadingHTTPServer.__init__(self, (address, 0), handler)
+        # _Server.__init__ binds 127.0.0.1 with its own handler: skip it for the base that takes both.
+        http.server.ThreadingHTTPServer.__init__(self, (address, 0), handler)  # pylint: disable=non-parent-init-called
         self.cluster = cluster
         self.tls = tls
         self.connections = 0

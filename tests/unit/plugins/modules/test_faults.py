@@ -92,7 +92,7 @@ class Kubelet:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        for _ in range(int(self.seconds / 0.02)):
+        for _tick in range(int(self.seconds / 0.02)):
             if self.stopped.wait(0.02):
                 return
             if self.cluster.watches() and all(self._has_debug(p) for p in self.pods):
