@@ -287,30 +287,28 @@ def outage_then_rerun(fc: FaultCluster, tmp_path: Path, name: str, container: st
     fc.cluster.core.delete_namespace(ns)
 
 
-def test_apiserver_killed_mid_fleet_task_then_rerun_converges(faults: FaultCluster, tmp_path: Path) -> None:
+def outage_of(fc: FaultCluster, name: str, sig: int, seconds: float) -> Callable[[], float]:
+    """Stop component ``name`` with ``sig``, start it again ``seconds`` later; returns how long the API was not ready."""
+
     def outage() -> float:
-        apiserver = faults.components["kube-apiserver"]
+        component = fc.components[name]
         start = time.monotonic()
-        apiserver.kill(signal.SIGKILL)
-        time.sleep(2)
-        apiserver.start()
-        wait_for("the restarted kube-apiserver to be ready", faults.ready, timeout=120, interval=0.5)
+        component.kill(sig)
+        time.sleep(seconds)
+        component.start()
+        wait_for(f"the API server to be ready again after {name} came back", fc.ready, timeout=120, interval=0.5)
         return time.monotonic() - start
 
-    outage_then_rerun(faults, tmp_path, "apiserver killed", "dbg-kill", outage)
+    return outage
+
+
+def test_apiserver_killed_mid_fleet_task_then_rerun_converges(faults: FaultCluster, tmp_path: Path) -> None:
+    # A crash: SIGKILL, and its supervisor starts it again 2 s later.
+    outage_then_rerun(faults, tmp_path, "apiserver killed", "dbg-kill", outage_of(faults, "kube-apiserver", signal.SIGKILL, 2))
 
 
 def test_etcd_stopped_for_20s_mid_fleet_task_then_rerun_converges(faults: FaultCluster, tmp_path: Path) -> None:
-    def outage() -> float:
-        etcd = faults.components["etcd"]
-        start = time.monotonic()
-        etcd.kill(signal.SIGTERM)
-        time.sleep(20)
-        etcd.start()
-        wait_for("the API server to be ready again after etcd came back", faults.ready, timeout=120, interval=0.5)
-        return time.monotonic() - start
-
-    outage_then_rerun(faults, tmp_path, "etcd stopped 20 s", "dbg-etcd", outage)
+    outage_then_rerun(faults, tmp_path, "etcd stopped 20 s", "dbg-etcd", outage_of(faults, "etcd", signal.SIGTERM, 20))
 
 
 def test_two_runs_adding_the_same_container_at_once(faults: FaultCluster, tmp_path: Path) -> None:
