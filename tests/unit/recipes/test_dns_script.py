@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -373,12 +372,11 @@ def test_dig_output(run_recipe, make_stub, a_output, aaaa_output, status, addres
 @pytest.mark.parametrize("hide", [(), ("timeout",)], ids=["timeout-command", "shell-watchdog"])
 def test_hanging_lookup_is_killed(run_recipe, make_stub, hide):
     stubs = make_stub("getent", "exec sleep 30\n")
-    started = time.monotonic()
-    lines = run_recipe("dns", "kubernetes.default.svc", hide=hide, stubs=stubs, env={"KD_DNS_TIMEOUT": "1"}, timeout=20)
-    elapsed = time.monotonic() - started
+    # The stub sleeps 30s: the run ends within run_recipe's timeout (a hang guard) only if the recipe's watchdog
+    # killed it, and the detail says that it did.
+    lines = run_recipe("dns", "kubernetes.default.svc", hide=hide, stubs=stubs, env={"KD_DNS_TIMEOUT": "1"}, timeout=25)
     line = lines[1]
     assert (line["ok"], line["tool"], line["detail"]) == (False, "getent ahosts", "getent ahosts timed out after 1s")
-    assert elapsed < 10
     assert lines[-1]["ok"] is False
 
 

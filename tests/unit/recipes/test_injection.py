@@ -9,7 +9,8 @@ dry-run PATCH goes to fake_apiserver on 127.0.0.1, which records the exact conta
 role would add.
 
 That argv then runs for real on this host: ``sh`` (the host's /bin/sh) and, when there is one, ``busybox sh`` with
-only busybox applets on PATH, inside private_resolver's network and mount namespace (nothing can leave it). Stub
+only busybox applets on PATH, inside private_resolver's network and mount namespace (nothing can leave it), and in a
+process namespace of its own whose pid 1 is a stand-in target, as in a pod (see ``pod_namespace``). Stub
 tools first on PATH (getent, nc, curl, tcpdump and the main case's kd-probe) log their argv. Each run proves:
 
 * no marker file: the values hold ``touch <marks>/<name>`` behind ``;``, ``|``, ``&``, ``&&``, a newline, ``$()``,
@@ -30,11 +31,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -361,6 +364,64 @@ class Run:
     ran_stub: dict[str, bool]
 
 
+@contextmanager
+def pod_namespace(resolver: PrivateResolver) -> Iterator[int]:
+    """A process namespace like a pod's, inside the resolver's network and mount namespaces: its pid 1 (a ``sleep``,
+    the stand-in target) is the only process in it; yields that process's pid as this host sees it.
+
+    The recipe joins it as a debug container joins its target's (``nsenter --pid``: its parent is outside, so its PPid
+    is 0). Without it, a recipe that picks "the target's main process" (the filesystem recipe without --pid: the
+    lowest pid not its own) would pick whatever process of this host has the lowest pid, say another test's container
+    with a root of its own, where none of the paths under test exist.
+    """
+    # /proc is mounted afresh so that the recipe sees only this namespace's processes.
+    argv = [*resolver.wrap(), "unshare", "--pid", "--kill-child", "--mount-proc", "--", "sleep", "3600"]
+    holder = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    target = None
+    try:
+        # A hang guard only: unshare forks its child at once, however loaded the machine is.
+        for _ in range(600):
+            target = next((pid for pid in _children(holder.pid) if _comm(pid) == "sleep"), None)
+            if target is not None or holder.poll() is not None:
+                break
+            time.sleep(0.1)
+        if target is None:
+            why = holder.stderr.read().decode(errors="replace") if holder.poll() is not None and holder.stderr else "sleep never started"
+            pytest.fail(f"no process namespace: {why}")
+        yield target
+    finally:
+        # unshare ignores SIGTERM while it waits for its child: end the namespace's pid 1, which ends everything in it.
+        if target is not None:
+            os.kill(target, signal.SIGKILL)
+        else:
+            holder.kill()  # --kill-child takes the child with it
+        holder.wait(timeout=60)
+
+
+def _children(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (nsenter may have forked, so the grandchildren as well)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            found.extend([int(entry), *_children(int(entry))])
+    return found
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
 def execute(argv: list[str], shell: str, tmp: Path, resolver: PrivateResolver, marks: Path) -> Run:
     stubs = tmp / "stubs"
     stubs.mkdir(parents=True)
@@ -383,13 +444,12 @@ def execute(argv: list[str], shell: str, tmp: Path, resolver: PrivateResolver, m
     for name in STUBS:
         found = subprocess.run([*shell_argv, "-c", 'command -v "$1"', "which", name], capture_output=True, text=True, env=env, check=False)
         ran_stub[name] = found.stdout.strip() == str(stubs / name)
-    proc = subprocess.run([*resolver.wrap(), *command], capture_output=True, env=env, cwd=work, timeout=300, check=False)
-    # busybox's timeout leaves a watchdog that notices within a second that its command is gone: give the recipe's
-    # own processes that long; a process a hostile value started ("&") is still there.
-    deadline = time.monotonic() + 10
-    while (leftovers := [pid for pid in os.listdir("/proc") if pid.isdigit() and _has_token(pid, token)]) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert leftovers == [], f"processes left behind: {[_cmdline(pid) for pid in leftovers]}"
+    with pod_namespace(resolver) as target:
+        # The target's namespaces, and the working directory given to nsenter: entering a mount namespace moves to its root.
+        enter = ["nsenter", f"--target={target}", "--net", "--mount", "--pid", f"--wd={work}", "--"]
+        proc = subprocess.run([*enter, *command], capture_output=True, env=env, cwd=work, timeout=300, check=False)
+        leftovers = _leftovers(token)
+    assert leftovers == [], f"processes left behind: {leftovers}"
     assert sorted(os.listdir(marks)) == [], f"a hostile value ran: {sorted(os.listdir(marks))}"
     assert sorted(os.listdir(work)) == [GLOB_BAIT], f"files appeared: {sorted(os.listdir(work))}"
     assert not Path("/tmp/kd-injection-option").exists()
@@ -397,6 +457,16 @@ def execute(argv: list[str], shell: str, tmp: Path, resolver: PrivateResolver, m
     records = [json.loads(line) for line in proc.stdout.decode("utf-8", "replace").splitlines()]
     calls = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
     return Run(records, calls, ran_stub)
+
+
+def _leftovers(token: str) -> list[str]:
+    """The command lines of processes carrying ``token`` in their environment, while the namespace still holds them."""
+    # busybox's timeout leaves a watchdog that notices within a second that its command is gone: give the recipe's
+    # own processes that long; a process a hostile value started ("&") is still there.
+    deadline = time.monotonic() + 10
+    while (leftovers := [pid for pid in os.listdir("/proc") if pid.isdigit() and _has_token(pid, token)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return [_cmdline(pid) for pid in leftovers]
 
 
 def _has_token(pid: str, token: str) -> bool:
@@ -513,7 +583,8 @@ def test_filesystem_paths(plans: Plans, resolver: PrivateResolver, shell: str, t
     path_lines = [record for record in run.records if record["check"] in ("file", "dir")]
     assert [line["target"] for line in path_lines] == paths
     summary = run.records[-1]
-    assert summary["check"] == "summary" and summary["pid"] != 999999999, summary
+    # The target is the namespace's pid 1 (the lowest pid not the recipe's own), not the pid in "--pid=999999999".
+    assert summary["check"] == "summary" and summary["pid"] == 1, summary
     # --max-bytes=1 was a path, not the limit: this file comes back whole.
     this_file = Path(__file__).resolve()
     [mine] = [line for line in path_lines if line["target"] == str(this_file)]
