@@ -410,7 +410,7 @@ def test_wait_running_exit_code_and_unpullable_image(cluster: Cluster, namespace
     assert bad["failed"] is True and record["action"] == "failed" and record["changed"] is True
     assert record["state"]["status"] == "waiting"
     assert record["state"]["reason"] in ("ErrImagePull", "ImagePullBackOff")
-    assert record["msg"].startswith("added, but it was not running within 5s: the container is waiting (")
+    assert record["msg"].startswith("added, but it was not running within 5s (wait_timeout): the container is waiting (")
     assert "registry.invalid/debug/none:1" in record["msg"]
 
 
