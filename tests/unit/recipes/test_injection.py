@@ -380,7 +380,7 @@ def pod_namespace(resolver: PrivateResolver) -> Iterator[int]:
     target = None
     try:
         # A hang guard only: unshare forks its child at once, however loaded the machine is.
-        for _ in range(600):
+        for _tick in range(600):
             target = next((pid for pid in _children(holder.pid) if _comm(pid) == "sleep"), None)
             if target is not None or holder.poll() is not None:
                 break

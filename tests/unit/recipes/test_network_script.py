@@ -79,7 +79,7 @@ class Silent:
 
     def accepted(self, count: int) -> list[socket.socket]:
         """The connections accepted so far, once there are ``count`` (a hang guard, not a time limit: 30s)."""
-        for _ in range(300):
+        for _tick in range(300):
             if len(self.conns) >= count:
                 break
             threading.Event().wait(0.1)
