@@ -75,7 +75,10 @@ def test_exit_zero_json_lines_nonzero_and_running(cluster: Cluster, namespace: s
     bad = by_name["kd-fails"]
     assert (bad["state"], bad["reason"], bad["exit_code"]) == ("terminated", "Error", 2)
     assert bad["logs"] == out_bad and "definitely-missing" in bad["logs"]
-    assert bad["parse_error"].startswith("line 1 is not JSON")  # reported in the record, not raised
+    # Reported in the record, not raised: every log line of this one is text, each is named in bad_lines.
+    bad_texts = out_bad.splitlines()
+    assert [(b["line"], b["text"]) for b in bad["bad_lines"]] == [(i + 1, t) for i, t in enumerate(bad_texts)]
+    assert bad["output"] == [] and bad["parse_error"].startswith(f"{len(bad_texts)} lines are not JSON (lines 1, 2")
 
     run = by_name["kd-running"]
     assert (run["state"], run["exit_code"], run["finished_at"], run["duration_seconds"]) == (
