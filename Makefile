@@ -40,5 +40,5 @@ cluster-down: ## stop the local cluster and everything it started
 
 demo: ## start the cluster, deploy the sample workload, run the incident playbook on it
 	@bash hack/demo.sh
-bench: ## benchmarks vs kubectl loops, tables + plots in bench/out (BENCH=fleet_add or fleet_recipe: only that one)
-	@bash bench/run.sh $(BENCH)
+bench: ## benchmarks vs kubectl and a minimal client (BENCH=fleet_add, fleet_recipe or fleet_scale: only that one; BENCH_ARGS=--large: 5,000 pods)
+	@bash bench/run.sh $(BENCH) $(BENCH_ARGS)
