@@ -175,7 +175,10 @@ options:
     default: 120
   parallel:
     description:
-      - How many pods are patched at once.
+      - How many pods are patched at once (watches come on top, one per namespace).
+      - The default stays well inside the share of concurrent requests that API Priority and Fairness gives one user
+        or ServiceAccount; when to raise or lower it on big or busy clusters is in the
+        R(large fleets guide,ansible_collections.kubedebug.ephemeral.docsite.scale).
     type: int
     default: 10
   annotate:
