@@ -12,7 +12,8 @@ Two commands, each timed as the user runs it, on N pods of the local cluster:
 ``--checkout NAME=PATH`` (repeatable) times other copies of the collection too, say the
 commit before a change (``git archive <commit> | tar -x -C /tmp/base``): the checkouts
 take turns run by run, in a rotating order, so that a busy moment on a shared machine
-hits them alike. Prints the median (and min/max) per checkout and command, and writes
+hits them alike. Prints the median (and min/max) per checkout and command, with the median
+CPU seconds of ansible-playbook and all it started (less sensitive to a busy machine), and writes
 bench/out/startup.json. Nodes are KWOK's: the recipe's logs are the same stand-in as in
 bench/fleet_recipe.py.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -38,6 +40,13 @@ from kubehelpers import serve_logs  # noqa: E402
 
 IMAGE = "docker.io/library/busybox:1.36"
 COMMANDS = ("add", "add rerun", "recipe", "recipe rerun")
+CPU: list[float] = []  # the CPU seconds of the last ansible-playbook run, appended by add_play and recipe_play
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every waited-for child so far: ansible-playbook, its workers and modules."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 class Checkout:
@@ -72,9 +81,10 @@ def add_play(bench: Bench, checkout: Checkout, namespace: str, container: str, t
     }]  # fmt: skip
     path = tmp / "add.yml"
     path.write_text(yaml.safe_dump(play))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), children_cpu()
     sh("ansible-playbook", "-i", "localhost,", "-c", "local", str(path), env=checkout.env())
     elapsed = time.perf_counter() - start
+    CPU.append(children_cpu() - cpu)
     return elapsed, json.loads((tmp / "r.json").read_text())
 
 
@@ -87,9 +97,10 @@ def recipe_play(bench: Bench, checkout: Checkout, nss: list[str], run_id: str, r
         "kd_recipe": RECIPE, "kd_label_selector": SELECTOR, "kd_run_id": run_id, "kd_dns_names": NAMES,
         "kd_output_dir": str(out), "kd_debug_env": {"KWOK_EXIT_CODE": str(recipe.code)}, "kd_wait_timeout": 300,
     }  # fmt: skip
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), children_cpu()
     proc = sh("ansible-playbook", "-i", str(inventory), str(checkout.path / "playbooks" / "fleet_diagnostics.yml"), "-e", json.dumps(extra), env=checkout.env())
     elapsed = time.perf_counter() - start
+    CPU.append(children_cpu() - cpu)
     return elapsed, json.loads((out / f"fleet-{run_id}" / "summary.json").read_text()), proc.stdout
 
 
@@ -122,6 +133,12 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     seconds: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
+
+    def record(name: str, command: str, took: float) -> None:
+        seconds.setdefault((name, command), []).append(took)
+        cpu.setdefault((name, command), []).append(CPU[-1])
+
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         checkouts = [Checkout("this", ROOT, tmp)]
@@ -148,33 +165,36 @@ def main() -> None:
                         container = f"dbg-{checkout.name.lower()}-{i}"
                         took, result = add_play(bench, checkout, add_ns, container, tmp)
                         assert result["summary"]["added"] == args.pods, result["summary"]
-                        seconds.setdefault((checkout.name, "add"), []).append(took)
+                        record(checkout.name, "add", took)
                         took, result = add_play(bench, checkout, add_ns, container, tmp)
                         assert result["summary"]["unchanged"] == args.pods and not result["changed"], result["summary"]
-                        seconds.setdefault((checkout.name, "add rerun"), []).append(took)
+                        record(checkout.name, "add rerun", took)
                     if args.only != "add":
                         run_id = run_ids[(checkout.name, i)]
                         took, summary, _stdout = recipe_play(bench, checkout, nss, run_id, recipe)
                         assert summary["pods"] == args.pods and summary["unfinished"] == [], summary
-                        seconds.setdefault((checkout.name, "recipe"), []).append(took)
+                        record(checkout.name, "recipe", took)
                         took, again, stdout = recipe_play(bench, checkout, nss, run_id, recipe)
                         recap = [line for line in stdout.split("PLAY RECAP")[1].splitlines() if ":" in line]
                         assert recap and all("changed=0" in line for line in recap), recap
                         assert again == summary, "the rerun reported other results"
-                        seconds.setdefault((checkout.name, "recipe rerun"), []).append(took)
+                        record(checkout.name, "recipe rerun", took)
                 print(f"run {i + 1} done", file=sys.stderr)
         finally:
             bench.delete([ns for ns in [add_ns, *nss] if ns])
     rows = [
-        {"checkout": name, "command": command, "pods": args.pods, "runs": values, "median": statistics.median(values)}
+        {
+            "checkout": name, "command": command, "pods": args.pods, "runs": values, "median": statistics.median(values),
+            "cpu_runs": cpu[(name, command)], "cpu_median": statistics.median(cpu[(name, command)]),
+        }
         for (name, command), values in seconds.items()
-    ]
-    print(f"{'checkout':<10} {'command':<13} {'pods':>4}  {'median':>7}  {'min':>6}  {'max':>6}  runs")
+    ]  # fmt: skip
+    print(f"{'checkout':<10} {'command':<13} {'pods':>4}  {'median':>7}  {'min':>6}  {'max':>6}  {'CPU':>6}  runs (wall seconds)")
     for command in COMMANDS:
         for r in rows:
             if r["command"] == command:
                 print(f"{r['checkout']:<10} {command:<13} {r['pods']:>4}  {r['median']:>6.2f}s  {min(r['runs']):>5.2f}s  {max(r['runs']):>5.2f}s  "
-                      + " ".join(f"{v:.2f}" for v in r["runs"]))  # fmt: skip
+                      f"{r['cpu_median']:>5.2f}s  " + " ".join(f"{v:.2f}" for v in r["runs"]))  # fmt: skip
     (OUT / "startup.json").write_text(json.dumps(rows, indent=2))
 
 
