@@ -6,20 +6,21 @@
 #   fleet_scale   100 and 1,000 pods (5,000 with --large) vs kubectl and vs the limit, a
 #                 minimal Go client (bench/limit), on a cluster of its own with API Priority
 #                 and Fairness on (KD_CLUSTER=kd-scale; stopped at the end unless KD_KEEP_CLUSTER=1)
+#   startup       (on request only) the playbook floor, before/after: bench/run.sh startup --checkout base=DIR
 #
-#   bench/run.sh [fleet_add|fleet_recipe|fleet_scale] [ARGS...]
+#   bench/run.sh [fleet_add|fleet_recipe|fleet_scale|startup] [ARGS...]
 # With no name every benchmark runs, one after the other; ARGS (say --sizes 10,50) go to each.
 set -euo pipefail
 # shellcheck source=hack/lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/../hack/lib.sh"
 benches=(fleet_add fleet_recipe fleet_scale)
-if [[ ${1:-} == fleet_add || ${1:-} == fleet_recipe || ${1:-} == fleet_scale ]]; then
+if [[ ${1:-} == fleet_add || ${1:-} == fleet_recipe || ${1:-} == fleet_scale || ${1:-} == startup ]]; then
     benches=("$1")
     shift
 fi
 kubectl=$KD_BIN/kubectl
 # The clusters first: hack/cluster.sh runs with this shell's PATH, not the venv's.
-if [[ " ${benches[*]} " == *" fleet_add "* || " ${benches[*]} " == *" fleet_recipe "* ]]; then
+if [[ " ${benches[*]} " == *" fleet_add "* || " ${benches[*]} " == *" fleet_recipe "* || " ${benches[*]} " == *" startup "* ]]; then
     kubeconfig=$(bash "$ROOT/hack/cluster.sh" up | tail -n 1 | cut -d= -f2-)
 fi
 if [[ " ${benches[*]} " == *" fleet_scale "* ]]; then

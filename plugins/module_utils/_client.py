@@ -37,13 +37,12 @@ from typing import Any, TypeVar
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
 
 try:
-    from kubernetes import client as k8s_client
+    # Not kubernetes.client's API classes: CoreCalls says why.
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError as Urllib3HTTPError
     from urllib3.exceptions import MaxRetryError, NewConnectionError
     from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 except ImportError:  # reported once by the front ends through _auth.HAS_KUBERNETES
-    k8s_client = None  # type: ignore[assignment,unused-ignore]
 
     class ApiException(Exception):  # type: ignore[no-redef]
         status: int | None = None
@@ -299,6 +298,107 @@ def name_selector(name: str) -> str:
     return f"metadata.name={escaped}"
 
 
+# CoreV1Api's keyword -> the query parameter it sends, for the calls CoreCalls makes, in the order the API's
+# specification (and so CoreV1Api) lists them: the same calls send the same bytes.
+_QUERY_NAMES: dict[str, str] = {
+    "allow_watch_bookmarks": "allowWatchBookmarks",
+    "_continue": "continue",
+    "field_selector": "fieldSelector",
+    "label_selector": "labelSelector",
+    "limit": "limit",
+    "resource_version": "resourceVersion",
+    "timeout_seconds": "timeoutSeconds",
+    "watch": "watch",
+    "container": "container",
+    "limit_bytes": "limitBytes",
+    "previous": "previous",
+    "tail_lines": "tailLines",
+    "dry_run": "dryRun",
+    "field_validation": "fieldValidation",
+}
+
+
+class CoreCalls:
+    """The few API calls this collection makes, under CoreV1Api's names and keywords, sent by the ApiClient itself.
+
+    Why not CoreV1Api: clients >= 36 import it on first use, a 63,000-line module and some 250 pydantic models,
+    about half a second of every module run and lookup before its first request (bench/results/startup.md), to
+    type answers this layer reads as raw JSON anyway. Every call here returns the raw response, as CoreV1Api's
+    do with ``_preload_content=False``, after the same ApiClient has added its default headers (impersonation,
+    user agent) and credentials (``BearerToken``, refreshed by its hook) and raised ``ApiException`` for an
+    answer that is not 2xx. Clients <= 35 import CoreV1Api with the package anyway; the requests are the same.
+    """
+
+    def __init__(self, api_client: Any) -> None:
+        self.api_client = api_client
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        path_params: Mapping[str, str],
+        params: Mapping[str, Any],
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> Any:
+        params = dict(params)
+        timeout = params.pop("_request_timeout", None)
+        if params.pop("_preload_content", False):
+            raise TypeError("CoreCalls returns raw responses only (_preload_content=False)")
+        unknown = sorted(set(params) - set(_QUERY_NAMES))
+        if unknown:
+            raise TypeError(f"unexpected keyword arguments for {method} {path}: {', '.join(unknown)}")
+        query = [(name, params[key]) for key, name in _QUERY_NAMES.items() if params.get(key) is not None]
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        client = self.api_client
+        if hasattr(client, "param_serialize"):
+            # Clients >= 36 (openapi-generator 7): what CoreV1Api's _call_with_legacy_options does without preloading.
+            request = client.param_serialize(
+                method=method, resource_path=path, path_params=dict(path_params), query_params=query,
+                header_params=headers, body=body, auth_settings=["BearerToken"],
+            )  # fmt: skip
+            response = client.call_api(*request, _request_timeout=timeout)
+            if not 200 <= response.status <= 299:
+                response.read()
+                raise ApiException.from_response(http_resp=response, body=None, data=None)
+            return response.response
+        # Clients <= 35: the REST layer raises ApiException for an answer that is not 2xx.
+        return client.call_api(
+            path, method, path_params=dict(path_params), query_params=query, header_params=headers, body=body,
+            post_params=[], files={}, response_type=None, auth_settings=["BearerToken"],
+            _return_http_data_only=True, _preload_content=False, _request_timeout=timeout, collection_formats={},
+        )  # fmt: skip
+
+    def list_namespaced_pod(self, namespace: str, **params: Any) -> Any:
+        return self._send("GET", "/api/v1/namespaces/{namespace}/pods", {"namespace": namespace}, params)
+
+    def list_pod_for_all_namespaces(self, **params: Any) -> Any:
+        return self._send("GET", "/api/v1/pods", {}, params)
+
+    def read_namespaced_pod(self, name: str, namespace: str, **params: Any) -> Any:
+        return self._send("GET", "/api/v1/namespaces/{namespace}/pods/{name}", {"namespace": namespace, "name": name}, params)
+
+    def read_namespaced_pod_log(self, name: str, namespace: str, **params: Any) -> Any:
+        return self._send("GET", "/api/v1/namespaces/{namespace}/pods/{name}/log", {"namespace": namespace, "name": name}, params)
+
+    def list_namespaced_event(self, namespace: str, **params: Any) -> Any:
+        return self._send("GET", "/api/v1/namespaces/{namespace}/events", {"namespace": namespace}, params)
+
+    def patch_namespaced_pod_ephemeralcontainers(self, name: str, namespace: str, body: Any, _content_type: str | None = None, **params: Any) -> Any:
+        path = "/api/v1/namespaces/{namespace}/pods/{name}/ephemeralcontainers"
+        return self._send("PATCH", path, {"namespace": namespace, "name": name}, params, body, _content_type or SMP)
+
+    def patch_namespaced_pod(self, name: str, namespace: str, body: Any, _content_type: str | None = None, **params: Any) -> Any:
+        return self._send("PATCH", "/api/v1/namespaces/{namespace}/pods/{name}", {"namespace": namespace, "name": name}, params, body, _content_type or SMP)
+
+    def create_self_subject_review(self, body: Any, **params: Any) -> Any:
+        """AuthenticationV1Api's call of that name (the only one outside core/v1)."""
+        # No Content-Type, as AuthenticationV1Api sends it: the REST layer sends the body as JSON.
+        return self._send("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", {}, params, body)
+
+
 def _supports_content_type(method: Callable[..., Any]) -> bool:
     # Clients >= 36 take _content_type; older ones pick strategic merge for a
     # dict body on their own and reject unknown keywords.
@@ -330,7 +430,7 @@ class EphemeralClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api_client = api_client
-        self.core = k8s_client.CoreV1Api(api_client)
+        self.core: Any = CoreCalls(api_client)
         self.retries = retries
         self.backoff = backoff
         self.max_delay = max_delay
@@ -631,9 +731,8 @@ class EphemeralClient:
         """The authenticated user's name (SelfSubjectReview), or None when the API will not say."""
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
         try:
-            api = k8s_client.AuthenticationV1Api(self.api_client)
             data = self._retrying(
-                lambda: self._json(api.create_self_subject_review, body),
+                lambda: self._json(self.core.create_self_subject_review, body),
                 lambda exc: KubedebugError(f"SelfSubjectReview failed with HTTP {exc.status}", status=exc.status),
             )
             return ((data.get("status") or {}).get("userInfo") or {}).get("username")

@@ -17,6 +17,8 @@ import copy
 import http.server
 import inspect
 import json
+import subprocess
+import sys
 import types
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
@@ -34,6 +36,7 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import
     RBAC_DOC,
     RETRY_STATUSES,
     SMP,
+    CoreCalls,
     EphemeralClient,
     _supports_content_type,
     pod_security_hint,
@@ -235,7 +238,7 @@ def make_client(core: FakeCore, *, retries: int = 4, backoff: float = 0.5, jitte
     """A client over ``core`` whose sleeps are recorded, not slept; ``jitter`` 1.0 makes each wait the top of its range."""
     sleeps: list[float] = []
     api = EphemeralClient(object(), retries=retries, backoff=backoff, sleep=sleeps.append, jitter=lambda: jitter)
-    assert isinstance(api.core, k8s_client.CoreV1Api)
+    assert isinstance(api.core, CoreCalls)
     api.core = core
     return api, sleeps
 
@@ -933,19 +936,22 @@ def _raise(exc: BaseException) -> NoReturn:
     raise exc
 
 
-class FakeAuthApi:
-    answer: Outcome = None
-    bodies: list[Any] = []
+def review_answer(answer: Outcome) -> Callable[..., Any]:
+    """A ``create_self_subject_review`` outcome for FakeCore that checks the request it gets."""
 
-    def __init__(self, api_client: Any) -> None:
-        self.api_client = api_client
+    def review(body: Any, **kwargs: Any) -> Any:
+        assert body == {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        assert kwargs == {"_preload_content": False}
+        return answer
+
+    return review
+
+
+class FakeReviewCore(FakeCore):
+    """FakeCore that also answers SelfSubjectReviews (what ``whoami`` asks)."""
 
     def create_self_subject_review(self, body, **kwargs):
-        assert kwargs == {"_preload_content": False, "_request_timeout": (30.0, 30.0)}
-        FakeAuthApi.bodies.append(body)
-        if isinstance(self.answer, BaseException):
-            _raise(self.answer)
-        return Response(self.answer)
+        return self._answer("create_self_subject_review", (body,), kwargs)
 
 
 @pytest.mark.parametrize(
@@ -956,30 +962,27 @@ class FakeAuthApi:
         (api_error(403, "forbidden"), None),
         (api_error(404, "the server could not find the requested resource"), None),
         (CONNECTION_ERRORS[1], None),
-        (AttributeError("'AuthenticationV1Api' object has no attribute 'create_self_subject_review'"), None),
     ],
 )
-def test_whoami(monkeypatch: pytest.MonkeyPatch, answer: Outcome, expected: str | None) -> None:
-    api, _unused = make_client(FakeCore())
-    monkeypatch.setattr(FakeAuthApi, "answer", answer)
-    monkeypatch.setattr(FakeAuthApi, "bodies", [])
-    monkeypatch.setattr(_client.k8s_client, "AuthenticationV1Api", FakeAuthApi)
+def test_whoami(answer: Outcome, expected: str | None) -> None:
+    core = FakeReviewCore(create_self_subject_review=[review_answer(answer)])
+    api, _unused = make_client(core)
     assert api.whoami() == expected
     # A connection failure is retried like any other request's (retries=4); a refusal is not.
     attempts = 5 if answer is CONNECTION_ERRORS[1] else 1
-    assert FakeAuthApi.bodies == [{"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}] * attempts
+    assert len(core.called("create_self_subject_review")) == attempts
 
 
-def test_whoami_honours_throttling(monkeypatch: pytest.MonkeyPatch) -> None:
-    answers: list[Any] = [api_error(429, "slow down", headers={"Retry-After": "1"}), {"status": {"userInfo": {"username": "jane"}}}]
+def test_whoami_without_the_call() -> None:
+    # A core without create_self_subject_review (a stand-in that predates it) means: cannot tell.
+    api, _unused = make_client(FakeCore())
+    assert api.whoami() is None
 
-    class ThrottledAuthApi(FakeAuthApi):
-        def create_self_subject_review(self, body, **kwargs):
-            answer = answers.pop(0)
-            return _raise(answer) if isinstance(answer, BaseException) else Response(answer)
 
-    api, sleeps = make_client(FakeCore(), jitter=0.0)
-    monkeypatch.setattr(_client.k8s_client, "AuthenticationV1Api", ThrottledAuthApi)
+def test_whoami_honours_throttling() -> None:
+    throttled = api_error(429, "slow down", headers={"Retry-After": "1"})
+    core = FakeReviewCore(create_self_subject_review=[throttled, {"status": {"userInfo": {"username": "jane"}}}])
+    api, sleeps = make_client(core, jitter=0.0)
     assert api.whoami() == "jane"
     assert sleeps == [1.0]
     assert api.stats.as_dict()["throttled"] == 1
@@ -1419,6 +1422,136 @@ class TestWire:
         assert excinfo.value.msg.startswith("the API server could not be reached after 2 attempts: ")
         assert "Connection refused" in excinfo.value.msg
         assert sleeps == [0.0]  # jitter 0
+
+
+# --------------------------------------------------------------------------- CoreCalls = CoreV1Api on the wire
+
+
+class _EchoHandler(http.server.BaseHTTPRequestHandler):
+    """Records each request whole (raw query, headers that matter, body) and answers with ``server.answer``."""
+
+    server: _EchoServer
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        headers = {k: self.headers.get(k) for k in ("Accept", "Content-Type", "Authorization", "User-Agent", "Impersonate-User")}
+        self.server.requests.append((self.command, self.path, headers, self.headers.get_all("Impersonate-Group"), json.loads(raw) if raw else None))
+        status, payload = self.server.answer
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_PATCH = do_POST = _handle
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _EchoServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _EchoHandler)
+        self.requests: list[tuple[Any, ...]] = []
+        self.answer: tuple[int, Any] = (200, {"kind": "Status"})
+
+
+@pytest.fixture
+def echo(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[_EchoServer, Any]]:
+    """The echo server and an ApiClient for it with a token and impersonation headers, as _auth builds them."""
+    without_proxies(monkeypatch)
+    with serving(_EchoServer()) as server:
+        configuration = k8s_client.Configuration()
+        configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
+        configuration.api_key = {"authorization": "Bearer t0ken"}
+        configuration.retries = False
+        api_client = k8s_client.ApiClient(configuration)
+        api_client.set_default_header("Impersonate-User", "jane")
+        yield server, api_client
+
+
+SMP_KWARGS = {"_content_type": SMP} if CLIENT_MAJOR >= 36 else {}
+# (CoreV1Api or AuthenticationV1Api method, positional arguments, keywords): every call EphemeralClient makes, with
+# every keyword it passes somewhere.
+WIRE_CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+    ("list_namespaced_pod", (NS,), {"label_selector": "app=web,tier!=db", "field_selector": "status.phase=Running"}),
+    (
+        "list_namespaced_pod",
+        (NS,),
+        {"watch": True, "resource_version": "4711", "timeout_seconds": 30, "allow_watch_bookmarks": True, "field_selector": "metadata.name=web-0"},
+    ),
+    ("list_pod_for_all_namespaces", (), {"label_selector": "app=web"}),
+    ("read_namespaced_pod", ("web 0", NS), {}),
+    ("read_namespaced_pod_log", ("web-0", NS), {"container": "debug", "previous": True, "tail_lines": 100, "limit_bytes": 1024}),
+    ("list_namespaced_event", (NS,), {"limit": 500, "field_selector": "involvedObject.kind=Pod", "_continue": "next/page=="}),
+    ("patch_namespaced_pod_ephemeralcontainers", ("web-0", NS, BODY), {"field_validation": "Strict", "dry_run": "All", **SMP_KWARGS}),
+    ("patch_namespaced_pod", ("web-0", NS, {"metadata": {"annotations": {"a": "b"}}}), {"dry_run": "All", **SMP_KWARGS}),
+    ("create_self_subject_review", ({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},), {}),
+]
+
+
+def _generated_api(method: str, api_client: Any) -> Any:
+    if method == "create_self_subject_review":
+        return k8s_client.AuthenticationV1Api(api_client)
+    return k8s_client.CoreV1Api(api_client)
+
+
+@pytest.mark.parametrize(("method", "args", "kwargs"), WIRE_CALLS, ids=[f"{m}-{i}" for i, (m, _a, _k) in enumerate(WIRE_CALLS)])
+def test_core_calls_send_what_the_generated_api_sends(echo: tuple[_EchoServer, Any], method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    server, api_client = echo
+    options = {"_preload_content": False, "_request_timeout": (5.0, 5.0)}
+    generated = getattr(_generated_api(method, api_client), method)(*args, **kwargs, **options)
+    ours = getattr(CoreCalls(api_client), method)(*args, **kwargs, **options)
+    sent_by_generated, sent_by_ours = server.requests
+    assert sent_by_ours == sent_by_generated
+    assert sent_by_ours[2]["Authorization"] == "Bearer t0ken" and sent_by_ours[2]["Impersonate-User"] == "jane"
+    # Both hand back the raw response, unread.
+    assert json.loads(ours.data) == json.loads(generated.data) == {"kind": "Status"}
+
+
+@pytest.mark.parametrize("status", [404, 429, 503])
+def test_core_calls_raise_what_the_generated_api_raises(echo: tuple[_EchoServer, Any], status: int) -> None:
+    server, api_client = echo
+    server.answer = (status, {"kind": "Status", "message": f"refused with {status}"})
+    options = {"_preload_content": False, "_request_timeout": (5.0, 5.0)}
+    with pytest.raises(ApiException) as generated:
+        k8s_client.CoreV1Api(api_client).read_namespaced_pod("web-0", NS, **options)
+    with pytest.raises(ApiException) as ours:
+        CoreCalls(api_client).read_namespaced_pod("web-0", NS, **options)
+    assert (ours.value.status, ours.value.reason, ours.value.body) == (generated.value.status, generated.value.reason, generated.value.body)
+    assert json.loads(ours.value.body)["message"] == f"refused with {status}"
+
+
+def test_core_calls_refuse_what_they_do_not_know() -> None:
+    calls = CoreCalls(object())
+    with pytest.raises(TypeError, match="pretty"):
+        calls.list_namespaced_pod(NS, pretty="true")
+    with pytest.raises(TypeError, match="raw responses only"):
+        calls.read_namespaced_pod("web-0", NS, _preload_content=True)
+    assert _supports_content_type(calls.patch_namespaced_pod) and _supports_content_type(calls.patch_namespaced_pod_ephemeralcontainers)
+
+
+def test_no_generated_api_class_is_imported_by_a_module_run() -> None:
+    """With clients >= 36 the API classes load on first use only: nothing of ours may use one (CoreCalls says why)."""
+    code = (
+        "import sys\n"
+        "from ansible_collections.kubedebug.ephemeral.plugins.module_utils import _auth, _client\n"
+        "from ansible_collections.kubedebug.ephemeral.plugins.modules import ephemeral_container\n"
+        "from ansible_collections.kubedebug.ephemeral.plugins.plugin_utils import _lookup\n"
+        "auth = _auth.resolve_auth({'host': 'http://127.0.0.1:9', 'api_key': 'x'}, {})\n"
+        "client = _client.EphemeralClient(_auth.create_api_client(auth))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('kubernetes.client.api.') or m.startswith('kubernetes.client.models.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = json.loads(out.replace("'", '"'))
+    if CLIENT_MAJOR >= 36:
+        assert loaded == []
+    else:
+        assert "kubernetes.client.api.core_v1_api" in loaded  # the package imports every class itself
 
 
 # --------------------------------------------------------------------------- PodSecurity hint

@@ -8,7 +8,7 @@ test that needs a variant (another namespace or name, a container that has finis
 edits a copy and says so. ``ResultsManager.collect`` runs against ``FakeClient``, a stand-in for
 ``EphemeralClient`` with only the three calls the manager makes (``list_pods``,
 ``wait_for_pods``, ``read_container_log``), and in a few tests against a real ``EphemeralClient``
-whose ``core`` is ``FakeCore`` (same style as test_client.py: CoreV1Api methods called
+whose ``core`` is ``FakeCore`` (same style as test_client.py: CoreCalls methods called
 with ``_preload_content=False`` returning an object with ``.data``).
 """
 
@@ -21,9 +21,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
-from kubernetes import client as k8s_client
 
-from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import RBAC_DOC, EphemeralClient
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._client import RBAC_DOC, CoreCalls, EphemeralClient
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._errors import KubedebugError
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._outcome import Outcome
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._results import (
@@ -1029,7 +1028,7 @@ class FakeCore:
 
 def real_client(core: FakeCore) -> EphemeralClient:
     client = EphemeralClient(object(), retries=0, sleep=lambda seconds: None)
-    assert isinstance(client.core, k8s_client.CoreV1Api)
+    assert isinstance(client.core, CoreCalls)
     client.core = core
     return client
 
