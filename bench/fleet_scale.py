@@ -188,7 +188,7 @@ class Counts:
 def server_counts(kubectl: str, kubeconfig: str) -> Counts:
     counts = Counts()
     for line in sh(kubectl, "--kubeconfig", kubeconfig, "get", "--raw", "/metrics").splitlines():
-        name, _, rest = line.partition("{")
+        name, _brace, rest = line.partition("{")
         if name not in {"apiserver_request_total", "apiserver_flowcontrol_rejected_requests_total", "apiserver_flowcontrol_nominal_limit_seats"}:
             continue
         labels = dict(_LABEL.findall(rest.rpartition("}")[0]))
@@ -456,7 +456,7 @@ def measure(bench: Bench, n: int, args: argparse.Namespace, seats: int, only: se
             bench.delete(nss)
     small = min(n, args.sequential_max)
     for contender, call in (
-        ("ours per-pod loop", lambda pods: bench.ours_loop(pods)),
+        ("ours per-pod loop", bench.ours_loop),
         ("kubectl sequential", lambda pods: bench.kubectl_debug(pods, 1)),
         ("kubectl xargs -P 8", lambda pods: bench.kubectl_debug(pods, 8)),
     ):
@@ -621,8 +621,12 @@ def main() -> None:
         "bench_process_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "load_average_at_end": os.getloadavg(),
     }  # fmt: skip
-    (out / "fleet_scale.json").write_text(json.dumps({"meta": meta, "rows": [asdict(r) | {"pods_per_second": r.pods_per_second} for r in rows],
-                                                       "targets": [{"target": w, "holds": ok, "measured": g} for w, ok, g in checks]}, indent=2))  # fmt: skip
+    report = {
+        "meta": meta,
+        "rows": [asdict(r) | {"pods_per_second": r.pods_per_second} for r in rows],
+        "targets": [{"target": w, "holds": ok, "measured": g} for w, ok, g in checks],
+    }
+    (out / "fleet_scale.json").write_text(json.dumps(report, indent=2))
     (out / "fleet_scale.md").write_text(
         f"# Fleet scale ({meta['date']}, {meta['cpus']} cores, KWOK nodes, APF on, limit at {seats} in flight, "
         f"load average at the end {meta['load_average_at_end'][0]:.1f})\n\n{md}\n\n## Targets\n\n{verdicts}\n"

@@ -41,8 +41,9 @@ def mode_of(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def write(dest: Path, files: dict[str, str] = FILES, mode: int = 0o644, directory_mode: int = 0o755) -> tuple[bool, list[str]]:
+def write(dest: Path, files: dict[str, str] | None = None, mode: int = 0o644, directory_mode: int = 0o755) -> tuple[bool, list[str]]:
     """Plan and apply, as the action does: (the directory changed, the paths of the files that changed)."""
+    files = FILES if files is None else files
     directory, changes = plan(str(dest), files, mode, directory_mode)
     apply(str(dest), files, mode, directory_mode, changes)
     return directory, [c.path for c in changes if c.content or c.mode]
