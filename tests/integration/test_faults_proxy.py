@@ -16,8 +16,6 @@ confirm that every pod ended with exactly one debug container, and that nothing 
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import ssl
 import time
 from collections import Counter
@@ -28,12 +26,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ansible_collections.kubedebug.ephemeral.tests.faultproxy import Fault, FaultProxy
+from ansible_collections.kubedebug.ephemeral.tests.pki import CertificateAuthority
 from ansible_collections.kubedebug.ephemeral.tests.sizes import size
 
 from kubehelpers import Cluster, cri_log, make_pod, patch_ephemeral, run_lookup, run_task, serve_logs, wait_for
@@ -46,37 +41,17 @@ PATCH = r"/ephemeralcontainers$"
 # --------------------------------------------------------------------------- TLS for the proxy
 
 
-def _issue(subject: str, key: Any, issuer: x509.Name, signer: Any, *, ca: bool) -> x509.Certificate:
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=2))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-    return builder.sign(signer, hashes.SHA256())
-
-
 @pytest.fixture(scope="module")
 def test_ca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A CA made for these tests, and a certificate it signed for 127.0.0.1 (what the proxy presents)."""
+    """A CA made for these tests, and a certificate it signed for 127.0.0.1 (what the proxy presents).
+
+    tests/pki.py's, whose certificates carry the key identifiers that Python >= 3.13 verifies strictly.
+    """
     directory = tmp_path_factory.mktemp("proxy-ca")
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubedebug fault proxy test CA")])
-    ca_cert = _issue("kubedebug fault proxy test CA", ca_key, ca_name, ca_key, ca=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = _issue("127.0.0.1", key, ca_name, ca_key, ca=False)
-    files = {"ca": directory / "ca.crt", "cert": directory / "proxy.crt", "key": directory / "proxy.key"}
-    files["ca"].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    files["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return files
+    authority = CertificateAuthority("kubedebug fault proxy test CA")
+    (directory / "ca.crt").write_bytes(authority.cert_pem)
+    cert, key = authority.server("127.0.0.1").write(directory, "proxy")
+    return {"ca": directory / "ca.crt", "cert": cert, "key": key}
 
 
 def cluster_access(cluster: Cluster) -> dict[str, Any]:
