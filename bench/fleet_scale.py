@@ -231,7 +231,6 @@ class Bench:
 
     def service_account_kubeconfig(self) -> str:
         """A ServiceAccount allowed exactly what the contenders need, and a kubeconfig with its token."""
-        rbac = client.RbacAuthorizationV1Api(self.api)
         manifests = [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SA_NAMESPACE}},
             {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SA_NAME, "namespace": SA_NAMESPACE}},
@@ -245,7 +244,6 @@ class Bench:
              "subjects": [{"kind": "ServiceAccount", "name": SA_NAME, "namespace": SA_NAMESPACE}]},
         ]  # fmt: skip
         sh(self.kubectl, "--kubeconfig", self.admin_kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump_all(manifests))
-        del rbac
         token = sh(self.kubectl, "--kubeconfig", self.admin_kubeconfig, "create", "token", SA_NAME, "-n", SA_NAMESPACE, "--duration", "12h").strip()
         admin = yaml.safe_load(Path(self.admin_kubeconfig).read_text())
         cluster = admin["clusters"][0]["cluster"]
