@@ -304,6 +304,18 @@ def recipe_command(recipe: str, args: list[str]) -> list[str]:
     return ["sh", "-c", prelude + "\n" + script, recipe, *args]
 
 
+def on_this_host(command: list[str]) -> list[str]:
+    """``command`` (from recipe_command) aimed at this test process for its target, when it runs on the host.
+
+    In a debug container the target is the lowest pid outside the container; on the
+    host pid 1 is our own ancestor, so the script would pick whichever process has the
+    lowest pid, and once pids wrap (pid_max 32768 here, reached during a CI run) that
+    can be a container on the real node, whose root has no /etc/hostname. The recipes
+    take ``--pid``; our own root is this host's.
+    """
+    return [*command[:4], "--pid", str(os.getpid()), *command[4:]]
+
+
 def prepare_recipe(
     cluster: Cluster, pods: list[tuple[str, str]], container: str, command: list[str], tmp_path: Path
 ) -> tuple[str, int]:

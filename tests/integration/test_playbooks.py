@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from kubehelpers import Cluster, prepare_recipe, recipe_command, run_playbook
+from kubehelpers import Cluster, on_this_host, prepare_recipe, recipe_command, run_playbook
 
 RUN_ID = "sweep-1"
 
@@ -142,7 +142,7 @@ def test_incident_response_bundle(cluster: Cluster, namespace: str, tmp_path: Pa
     commands = {
         "dns": recipe_command("dns", ["localhost"]),
         "processes": recipe_command("processes", []),
-        "filesystem": recipe_command("filesystem", ["--max-bytes", "65536", "--", "/etc/hostname"]),
+        "filesystem": on_this_host(recipe_command("filesystem", ["--max-bytes", "65536", "--", "/etc/hostname"])),
     }
     outputs, codes = {}, set()
     for recipe, command in commands.items():

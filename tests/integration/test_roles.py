@@ -45,6 +45,7 @@ from kubehelpers import (
     Cluster,
     cri_log,
     include_role,
+    on_this_host,
     prepare_recipe,
     recipe_command,
     run_tasks,
@@ -158,7 +159,7 @@ def test_processes_and_filesystem_roles(cluster: Cluster, namespace: str, tmp_pa
     proc_cmd = recipe_command("processes", [])
     proc_out, proc_code = prepare_recipe(cluster, [(namespace, "api")], "kd-processes-inc1", proc_cmd, tmp_path)
     fs_cmd = recipe_command("filesystem", ["--max-bytes", "65536", "--", "/etc/hostname"])
-    fs_out, fs_code = prepare_recipe(cluster, [(namespace, "api")], "kd-filesystem-inc1", fs_cmd, tmp_path)
+    fs_out, fs_code = prepare_recipe(cluster, [(namespace, "api")], "kd-filesystem-inc1", on_this_host(fs_cmd), tmp_path)
     common = {"namespace": namespace, "pod": "api", "run_id": "inc1", "wait_timeout": 30}
 
     tasks = include_role(
