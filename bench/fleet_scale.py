@@ -216,6 +216,8 @@ class Bench:
         self.cluster_name: str = args.cluster
         self.limit: str = args.limit
         self.tmp = tmp
+        self.profile = Path(args.profile) if args.profile else None
+        self.parallel: int = args.parallel
         self.api = config.new_client_from_config(config_file=self.admin_kubeconfig)
         self.core = client.CoreV1Api(self.api)
         self.kubeconfig = self.service_account_kubeconfig()
@@ -338,20 +340,28 @@ class Bench:
             vars_file = self.tmp / f"{name}.vars.json"
             vars_file.write_text(json.dumps(extra))
             cmd += ["-e", f"@{vars_file}"]
+        if self.profile:
+            # py-spy samples the playbook and the module processes it starts (collapsed stacks, one file per run);
+            # its overhead makes the run slower, so a profiled run's time is not a result.
+            self.profile.mkdir(parents=True, exist_ok=True)
+            spy = str(Path(sys.executable).with_name("py-spy"))
+            cmd = [spy, "record", "--subprocesses", "--rate", "200", "--format", "raw", "-o", str(self.profile / f"{name}.txt"), "--", *cmd]
         seconds, peak, _stdout = timed(cmd, self.ansible_env)
         return seconds, peak, json.loads(out.read_text())
 
     def ours_add(self, nss: list[str], name: str) -> tuple[float, int, dict[str, Any]]:
         task = {"name": "add", "kubedebug.ephemeral.ephemeral_container": {
             "kubeconfig": self.kubeconfig, "namespace": nss, "label_selector": SELECTOR, "container": CONTAINER,
-            "image": IMAGE, "command": COMMAND, "wait": "running", "wait_timeout": 1800}, "register": "r"}  # fmt: skip
+            "image": IMAGE, "command": COMMAND, "wait": "running", "wait_timeout": 1800,
+            **({"parallel": self.parallel} if self.parallel else {})}, "register": "r"}  # fmt: skip
         seconds, peak, result = self.playbook([task], name)
         return seconds, peak, result
 
     def ours_collect(self, nss: list[str]) -> tuple[float, int, list[dict[str, Any]]]:
         lookup = (
             "{{ lookup('kubedebug.ephemeral.ephemeral_results', namespace=nss, label_selector='" + SELECTOR + "', container='"
-            + CONTAINER + "', wait_for='none', kubeconfig='" + self.kubeconfig + "') }}"
+            + CONTAINER + "', wait_for='none', kubeconfig='" + self.kubeconfig + "'"
+            + (f", parallel={self.parallel}" if self.parallel else "") + ") }}"
         )  # fmt: skip
         task = {"name": "collect", "ansible.builtin.set_fact": {"r": lookup}}
         return self.playbook([task], "collect", {"nss": nss})
@@ -590,6 +600,8 @@ def main() -> None:
     parser.add_argument("--cluster", required=True, help="the kwokctl cluster name")
     parser.add_argument("--limit", required=True, help="the bench/limit binary")
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--parallel", type=int, default=0, help="our contenders' parallel option (default: theirs)")
+    parser.add_argument("--profile", default="", help="a directory: run our contenders under py-spy (their times are then not results)")
     args = parser.parse_args()
     only = {c.strip() for c in args.only.split(",")}
     unknown = only - set(CONTENDERS)

@@ -748,6 +748,7 @@ class EphemeralClient:
         timeout: float,
         *,
         clock: Callable[[], float] | None = None,
+        keep: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
     ) -> dict[tuple[str, str], dict[str, Any]]:
         """Wait until ``done(pod)`` holds for every target pod, or the timeout.
 
@@ -755,7 +756,8 @@ class EphemeralClient:
         namespace, in parallel: never a poll per pod. A watch that is cut, stalls,
         ends early or expires (410 Gone) is followed by a fresh LIST and watch. Returns
         the last pod seen for each target (a pod that vanished maps to ``{}``), whether
-        or not it got there. Takes at most ``timeout`` plus one request timeout.
+        or not it got there, as ``keep(pod)`` when given (what the caller needs of it,
+        never empty). Takes at most ``timeout`` plus one request timeout.
         """
         clock = clock or self.clock
         deadline = clock() + timeout
@@ -765,7 +767,7 @@ class EphemeralClient:
 
         def watch_namespace(namespace: str, names: set[str]) -> None:
             try:
-                self._watch_namespace(namespace, names, done, deadline, clock, latest, lock)
+                self._watch_namespace(namespace, names, done, deadline, clock, latest, lock, keep or dict)
             except BaseException as exc:  # surfaced in the calling thread
                 errors.append(exc)
 
@@ -791,6 +793,7 @@ class EphemeralClient:
         clock: Callable[[], float],
         latest: dict[tuple[str, str], dict[str, Any]],
         lock: threading.Lock,
+        keep: Callable[[Mapping[str, Any]], dict[str, Any]],
     ) -> None:
         pending = set(names)
 
@@ -798,8 +801,9 @@ class EphemeralClient:
             name = (pod.get("metadata") or {}).get("name")
             if name not in names:
                 return
+            kept = keep(pod)
             with lock:
-                latest[(namespace, name)] = dict(pod)
+                latest[(namespace, name)] = kept
             if done(pod):
                 pending.discard(name)
 

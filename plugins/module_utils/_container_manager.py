@@ -26,6 +26,7 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._pods import (
     ephemeral_status,
     pod_ref,
     reached,
+    status_only,
 )
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import (
     Missing,
@@ -185,8 +186,10 @@ class EphemeralContainerManager:
         req = self.request
         name = req.container.container
         pods, absent = select(self.client, req.selection)
-        by_ref = {pod_ref(p): p for p in pods}
         plans = plan_pods(req.container, pods)
+        # Past planning a record needs only the container's status: the whole pods go.
+        by_ref = {pod_ref(p): status_only(p, name) for p in pods}
+        del pods
         annotations = None
         if req.annotate and any(p.action == ADD for p in plans):
             at = self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -286,6 +289,7 @@ class EphemeralContainerManager:
             targets,
             lambda pod: reached(container_state(ephemeral_status(pod, name))["status"], req.wait),
             req.wait_timeout,
+            keep=lambda pod: status_only(pod, name),
         )
         for r in waiting:
             pod = latest.get((r["namespace"], r["pod"]))

@@ -54,6 +54,17 @@ def ephemeral_status(pod: Mapping[str, Any], name: str) -> dict[str, Any] | None
     return next((s for s in statuses if s.get("name") == name), None)
 
 
+def status_only(pod: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """What a record of ``pod`` needs of it once planned: the status of its ephemeral container ``name``.
+
+    Never empty (``{}`` means a pod that is gone), and a few hundred bytes where the
+    whole pod is tens of kilobytes as Python objects: a task over 5,000 pods kept two
+    whole copies of each (as listed, and as last seen while waiting).
+    """
+    status = ephemeral_status(pod, name)
+    return {"status": {"ephemeralContainerStatuses": [status] if status else []}}
+
+
 def reached(status: str, wait: str) -> bool:
     """Whether a container whose state is ``status`` (see ``container_state``) meets ``wait``."""
     if wait == "running":

@@ -1146,6 +1146,23 @@ def test_wait_watches_until_satisfied(plain_pod: dict[str, Any]) -> None:
     assert api.stats.as_dict() == {"requests": 2, "retries": 0, "throttled": 0, "timeouts": 0, "watch_restarts": 0, "backoff_seconds": 0.0}
 
 
+def test_wait_keeps_what_the_caller_asks_of_each_pod(plain_pod: dict[str, Any]) -> None:
+    waiting = debug_state(plain_pod, {"waiting": {"reason": "ContainerCreating"}})
+    running = debug_state(plain_pod, {"running": {"startedAt": "2026-11-25T09:09:14Z"}})
+    running["metadata"]["resourceVersion"] = "78"
+    core = watching([pod_list(waiting, resource_version="77")], [WatchStream(modified(running))])
+    api, _unused = make_client(core)
+    judged: list[str] = []
+
+    def done(pod: dict[str, Any]) -> bool:
+        judged.append(pod["metadata"]["resourceVersion"])  # the whole pod, not what is kept
+        return debug_reached("running")(pod)
+
+    latest = api.wait_for_pods({NS: ["plain", "gone"]}, done, 30, keep=lambda pod: {"rv": pod["metadata"]["resourceVersion"]})
+    assert latest == {(NS, "plain"): {"rv": running["metadata"]["resourceVersion"]}, (NS, "gone"): {}}
+    assert judged == [waiting["metadata"]["resourceVersion"], running["metadata"]["resourceVersion"]]
+
+
 def test_wait_several_pods_lists_without_field_selector(plain_pod: dict[str, Any]) -> None:
     first = debug_state(plain_pod, {"terminated": {"exitCode": 0, "reason": "Completed"}})
     second = copy.deepcopy(first)

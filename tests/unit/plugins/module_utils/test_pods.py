@@ -21,6 +21,7 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._pods import (
     ephemeral_status,
     pod_ref,
     reached,
+    status_only,
 )
 from ansible_collections.kubedebug.ephemeral.tests.unit.api_objects import load_pod
 
@@ -79,6 +80,15 @@ def test_container_state_terminated(states_pod: dict[str, Any]) -> None:
         "started_at": "2026-11-25T09:09:29Z",
         "finished_at": "2026-11-25T09:09:32Z",
     }
+
+
+def test_status_only_keeps_what_a_record_needs_and_nothing_else(states_pod: dict[str, Any]) -> None:
+    for name in ("exited", "pull-fail", "fresh", "not-there"):
+        slim = status_only(states_pod, name)
+        assert container_state(ephemeral_status(slim, name)) == container_state(ephemeral_status(states_pod, name))
+        assert slim and set(slim) == {"status"} and set(slim["status"]) == {"ephemeralContainerStatuses"}
+        assert len(slim["status"]["ephemeralContainerStatuses"]) == (0 if name == "not-there" else 1)
+    assert status_only({}, "x") == {"status": {"ephemeralContainerStatuses": []}}  # never {}, which means "gone"
 
 
 def test_container_state_waiting(states_pod: dict[str, Any]) -> None:
