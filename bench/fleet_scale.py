@@ -542,7 +542,8 @@ def targets(rows: list[Row], namespaces: int) -> list[tuple[str, bool | None, st
         if ours and xargs:
             out.append((f"N={n}: ours faster than kubectl xargs -P 8", ours.seconds < xargs.seconds, f"{xargs.seconds / ours.seconds:.1f}×"))
         if collect:
-            ok = collect.log_gets == n and collect.ratio_to_limit is not None and collect.ratio_to_limit <= TARGET_RATIO
+            # Without the limit's time the ratio is not measured: only a wrong count of log GETs misses.
+            ok = collect.log_gets == n and (None if collect.ratio_to_limit is None else collect.ratio_to_limit <= TARGET_RATIO)
             ratio = "n/a" if collect.ratio_to_limit is None else f"{collect.ratio_to_limit:.2f}×"
             out.append((f"N={n}: collect makes one log GET per container, ≤ {TARGET_RATIO}× the limit", ok, f"{collect.log_gets} log GETs, {ratio}"))
     for contender in ("ours", "ours collect"):

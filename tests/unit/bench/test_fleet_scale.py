@@ -73,6 +73,15 @@ def test_collect_needs_one_log_get_per_container() -> None:
     target = "N=1000: collect makes one log GET per container, ≤ 1.2× the limit"
     assert verdicts(rows(11.0, 10.0))[target] is True
     assert verdicts(rows(11.0, 10.0, log_gets=1001))[target] is False
+    # Without the limit in the run the ratio is not measured: not a miss, unless the count is wrong.
+    no_limit = [r for r in rows(11.0, 10.0) if not r.contender.startswith("limit")]
+    for r in no_limit:
+        r.ratio_to_limit = None
+    assert verdicts(no_limit)[target] is None
+    wrong = [r for r in rows(11.0, 10.0, log_gets=999) if not r.contender.startswith("limit")]
+    for r in wrong:
+        r.ratio_to_limit = None
+    assert verdicts(wrong)[target] is False
 
 
 def test_growth_exponent() -> None:
