@@ -28,7 +28,13 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("pod readers and selection", ["module_utils._pods", "module_utils._selection"]),
     (
         "pure planning and records",
-        ["module_utils._spec", "module_utils._results", "module_utils._snapshot", "plugin_utils._recipes"],
+        [
+            "module_utils._spec",
+            "module_utils._preflight",
+            "module_utils._results",
+            "module_utils._snapshot",
+            "plugin_utils._recipes",
+        ],
     ),
     (
         "managers (one per front end)",

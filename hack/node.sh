@@ -433,8 +433,10 @@ leftovers() {
 
 case "${1:-}" in
   check) r=$(why_not); if [ -n "$r" ]; then echo "$r"; exit 1; fi ;;
-  up) up ;;
-  down) down ;;
+  # One at a time: two "up"s at once (two test runs sharing a cluster) each started a kubelet,
+  # a containerd and a dnsmasq, and the second's pid files pointed at processes that had exited.
+  up) mkdir -p "$KD_CACHE/node"; exec 9>"$KD_CACHE/node/.$KD_CLUSTER.lock"; flock 9; up ;;
+  down) mkdir -p "$KD_CACHE/node"; exec 9>"$KD_CACHE/node/.$KD_CLUSTER.lock"; flock 9; down ;;
   status) status ;;
   leftovers) leftovers ;;
   *) echo "usage: $0 check|up|down|status|leftovers" >&2; exit 2 ;;

@@ -393,6 +393,19 @@ class CoreCalls:
     def patch_namespaced_pod(self, name: str, namespace: str, body: Any, _content_type: str | None = None, **params: Any) -> Any:
         return self._send("PATCH", "/api/v1/namespaces/{namespace}/pods/{name}", {"namespace": namespace, "name": name}, params, body, _content_type or SMP)
 
+    def read_namespaced_secret(self, name: str, namespace: str, **params: Any) -> Any:
+        return self._send("GET", "/api/v1/namespaces/{namespace}/secrets/{name}", {"namespace": namespace, "name": name}, params)
+
+    def read_node(self, name: str, **params: Any) -> Any:
+        return self._send("GET", "/api/v1/nodes/{name}", {"name": name}, params)
+
+    def read_namespace(self, name: str, **params: Any) -> Any:
+        return self._send("GET", "/api/v1/namespaces/{name}", {"name": name}, params)
+
+    def read_namespaced_replica_set(self, name: str, namespace: str, **params: Any) -> Any:
+        """AppsV1Api's call of that name: who owns a pod's ReplicaSet (``debugged_pods_info``'s restart advice)."""
+        return self._send("GET", "/apis/apps/v1/namespaces/{namespace}/replicasets/{name}", {"namespace": namespace, "name": name}, params)
+
     def create_self_subject_review(self, body: Any, **params: Any) -> Any:
         """AuthenticationV1Api's call of that name (the only one outside core/v1)."""
         # No Content-Type, as AuthenticationV1Api sends it: the REST layer sends the body as JSON.
@@ -583,6 +596,66 @@ class EphemeralClient:
             if exc.status == 404:
                 return None
             raise self._refused(exc, lambda e: translate_api_error(e, namespace=namespace, pod=name, container="", verb="get", resource="pods")) from exc
+
+    def read_object(self, kind: str, name: str, namespace: str = "") -> dict[str, Any] | None:
+        """A secret (``kind`` V(secrets)) or a node (V(nodes)) for the preflights, or None when it is not there.
+
+        A refusal (403 and the like) raises with the permission to grant: the preflights report it as unknown.
+        """
+        if kind == "secrets":
+            call: Callable[[], dict[str, Any]] = lambda: self._json(self.core.read_namespaced_secret, name, namespace)  # noqa: E731
+            what, scope = f"secret {namespace}/{name}", f"in namespace {namespace!r}"
+        elif kind == "nodes":
+            call = lambda: self._json(self.core.read_node, name)  # noqa: E731
+            what, scope = f"node {name}", "(cluster-scoped)"
+        else:
+            raise KubedebugError(f"internal error: read_object cannot read {kind!r}")
+
+        def translate(exc: ApiException) -> KubedebugError:
+            message = _message(exc)[0]
+            if exc.status == 403:
+                return KubedebugError(f"permission denied reading {what}: grant 'get' on '{kind}' {scope}. API server said: {message}", status=403)
+            return KubedebugError(f"reading {what} failed with HTTP {exc.status}: {message}", status=exc.status)
+
+        try:
+            return self._retrying(call, translate, final_statuses=frozenset({404}))
+        except KubedebugError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def read_namespace(self, name: str) -> dict[str, Any] | None:
+        """The namespace (for its PodSecurity labels), or None when it is gone."""
+        return self._read_optional(
+            lambda: self._json(self.core.read_namespace, name),
+            lambda exc: self._read_error(exc, f"namespace {name!r}", "get", "namespaces", "cluster-wide (namespaces are not namespaced)"),
+        )
+
+    def read_replica_set(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The ReplicaSet (for its owner, a Deployment), or None when it is gone."""
+        return self._read_optional(
+            lambda: self._json(self.core.read_namespaced_replica_set, name, namespace),
+            lambda exc: self._read_error(exc, f"ReplicaSet {namespace}/{name}", "get", "replicasets (apps)", f"in namespace {namespace!r}"),
+        )
+
+    def _read_optional(self, call: Callable[[], dict[str, Any]], translate: Callable[[ApiException], KubedebugError]) -> dict[str, Any] | None:
+        """One object read with retries; None for a 404 (a 404 is final, never retried)."""
+        try:
+            return self._retrying(call, translate, final_statuses=frozenset({404}))
+        except KubedebugError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    @staticmethod
+    def _read_error(exc: ApiException, what: str, verb: str, resource: str, scope: str) -> KubedebugError:
+        message = _message(exc)[0]
+        if exc.status == 403:
+            return KubedebugError(
+                f"permission denied reading {what}: grant '{verb}' on '{resource}' {scope} (see {RBAC_DOC}). API server said: {message}",
+                status=403,
+            )
+        return KubedebugError(f"reading {what} failed with HTTP {exc.status}: {message}", status=exc.status)
 
     # -- logs and events -------------------------------------------------------
 

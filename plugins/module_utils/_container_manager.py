@@ -28,6 +28,17 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._pods import (
     reached,
     status_only,
 )
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._preflight import (
+    DEFAULT_MIN_MEMORY_HEADROOM,
+    PREFLIGHTS,
+    START_FAILURES,
+    memory_check,
+    node_headroom,
+    preflight_warnings,
+    pull_check,
+    quantity_bytes,
+    secret_registries,
+)
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import (
     Missing,
     Selection,
@@ -48,7 +59,7 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._spec import (
     validate_request,
 )
 
-ACTIONS = ("added", "unchanged", "conflict", "failed", "would_add")
+ACTIONS = ("added", "unchanged", "conflict", "failed", "would_add", "skipped")
 # How often one pod is read and patched again when it changed between the read and the PATCH.
 CONFLICT_ATTEMPTS = 5
 ADDED_MEANWHILE = "already present: another run added it while this one was adding it (this run changed nothing)"
@@ -66,6 +77,9 @@ class ContainerRequest:
     parallel: int = 10
     annotate: bool = False
     reason: str | None = None
+    preflight: tuple[str, ...] = PREFLIGHTS
+    min_memory_headroom: int = quantity_bytes(DEFAULT_MIN_MEMORY_HEADROOM)
+    canary: int = 0
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ContainerRequest:
@@ -81,6 +95,7 @@ class ContainerRequest:
             security_context=params["security_context"],
             volume_mounts=params["volume_mounts"],
             copy_volume_mounts=params["copy_volume_mounts"],
+            copy_env=params["copy_env"],
             working_dir=params["working_dir"],
             stdin=params["stdin"],
             tty=params["tty"],
@@ -93,6 +108,12 @@ class ContainerRequest:
             raise KubedebugError("tty: true needs stdin: true (the API server refuses a TTY without stdin)")
         check_wait_and_parallel(params["wait_timeout"], params["parallel"])
         validate_request(container)
+        preflight = tuple(params["preflight"] or ())
+        unknown = [check for check in preflight if check not in PREFLIGHTS]
+        if unknown:
+            raise KubedebugError(f"preflight: {', '.join(map(repr, unknown))} is not a preflight check: choose from {', '.join(PREFLIGHTS)}, or [] for none")
+        if params["canary"] < 0:
+            raise KubedebugError(f"canary must be 0 (no canary) or a number of pods; got {params['canary']}")
         return cls(
             selection=selection,
             container=container,
@@ -102,6 +123,9 @@ class ContainerRequest:
             parallel=params["parallel"],
             annotate=params["annotate"],
             reason=params["reason"],
+            preflight=preflight,
+            min_memory_headroom=quantity_bytes(params["min_memory_headroom"], "min_memory_headroom"),
+            canary=params["canary"],
         )
 
 
@@ -116,6 +140,8 @@ def container_record(plan: Plan, container: str, action: str, changed: bool, msg
         "state": container_state(ephemeral_status(pod or {}, container)),
         "msg": msg,
         "spec": plan.spec,
+        "preflight": {},
+        "canary": False,
     }
     if plan.action == CONFLICT:
         record["differences"] = plan.differences
@@ -187,15 +213,35 @@ class EphemeralContainerManager:
         name = req.container.container
         pods, absent = select(self.client, req.selection)
         plans = plan_pods(req.container, pods)
+        adding = [p for p in plans if p.action == ADD]
+        checks = self._preflights(adding, {pod_ref(p): p for p in pods}) if adding and req.preflight else {}
         # Past planning a record needs only the container's status: the whole pods go.
         by_ref = {pod_ref(p): status_only(p, name) for p in pods}
         del pods
         annotations = None
-        if req.annotate and any(p.action == ADD for p in plans):
+        if req.annotate and adding:
             at = self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
             annotations = audit_annotation(name, req.container.image, self.client.whoami(), req.reason, at)
+        # A canary is worth it only where there is a fleet behind it, and a dry run pulls nothing.
+        canaries = adding[: req.canary] if req.canary and not self.check_mode and len(adding) > req.canary else []
+        first = {(p.namespace, p.pod) for p in canaries}
+        rest = [p for p in plans if (p.namespace, p.pod) not in first]
         with ThreadPoolExecutor(max_workers=req.parallel) as pool:
-            results = list(pool.map(lambda plan: self._apply(plan, by_ref[(plan.namespace, plan.pod)], annotations), plans))
+
+            def apply(plan: Plan) -> dict[str, Any]:
+                record = self._apply(plan, by_ref[(plan.namespace, plan.pod)], annotations)
+                record["preflight"] = checks.get((plan.namespace, plan.pod), {})
+                return record
+
+            results = list(pool.map(apply, canaries))
+            stopped = self._canary_failure(results) if canaries else None
+            if stopped:
+                results += [self._skipped(plan, stopped, by_ref, checks) if plan.action == ADD else apply(plan) for plan in rest]
+            else:
+                results += list(pool.map(apply, rest))
+        for record in results[: len(canaries)]:
+            record["canary"] = True
+        results.sort(key=lambda r: (r["namespace"], r["pod"]))
         if not self.check_mode and req.wait != "none":
             self._wait(results)
         results += [missing_record(m, name) for m in absent]
@@ -205,11 +251,135 @@ class EphemeralContainerManager:
         if self.diff:
             result["diff"] = diff_for(results, {(p.namespace, p.pod): p for p in plans})
         warnings = [] if results else ["the selection matched no pods: nothing to do"]
+        warnings += preflight_warnings(results)
         if req.on_conflict == "warn":
             warnings += [r["msg"] for r in results if r["action"] == "conflict"]
         failed = [_with_pod(r) for r in results if r["action"] == "failed" or (r["action"] == "conflict" and req.on_conflict == "fail")]
         failure = f"{len(failed)} of {len(results)} pod(s) failed: {first_of(failed)}" if failed else None
+        if stopped:
+            failure = f"{len(failed)} of {len(results)} pod(s) failed and {summary['skipped']} were not tried: {stopped}"
         return Outcome(result=result, warnings=warnings, failure=failure)
+
+    # -- preflights --------------------------------------------------------------------------------------------------
+
+    def _preflights(self, adding: list[Plan], pods: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The preflight record of each pod about to get the container: reads each pull secret and node once."""
+        req = self.request
+        image = req.container.image
+        secret_refs = (
+            sorted(
+                {
+                    (plan.namespace, str(ref.get("name")))
+                    for plan in adding
+                    for ref in (pods[(plan.namespace, plan.pod)].get("spec") or {}).get("imagePullSecrets") or []
+                    if isinstance(ref, Mapping) and ref.get("name")
+                }
+            )
+            if "image_pull" in req.preflight
+            else []
+        )
+        nodes = sorted({str((pods[(p.namespace, p.pod)].get("spec") or {}).get("nodeName") or "") for p in adding} - {""})
+        with ThreadPoolExecutor(max_workers=req.parallel) as pool:
+            secrets = dict(zip(secret_refs, pool.map(lambda ref: self._secret(*ref), secret_refs), strict=True))
+            node_info = dict(zip(nodes, pool.map(self._node, nodes), strict=True))
+        checks: dict[tuple[str, str], dict[str, Any]] = {}
+        for plan in adding:
+            pod = pods[(plan.namespace, plan.pod)]
+            node = str((pod.get("spec") or {}).get("nodeName") or "")
+            info = node_info.get(node)
+            record: dict[str, Any] = {}
+            if "image_pull" in req.preflight:
+                policy = str((plan.spec or {}).get("imagePullPolicy") or "IfNotPresent")
+                own = {name: value for (namespace, name), value in secrets.items() if namespace == plan.namespace}
+                images = info["images"] if isinstance(info, Mapping) else None
+                record["image_pull"] = pull_check(pod, image, policy, own, images)
+            if "memory" in req.preflight:
+                headroom = info["headroom"] if isinstance(info, Mapping) else info
+                record["memory"] = memory_check(pod, node, headroom, req.min_memory_headroom)
+            checks[(plan.namespace, plan.pod)] = record
+        return checks
+
+    def _secret(self, namespace: str, name: str) -> list[str] | str | None:
+        """The registries a pull secret names, None when it does not exist, or why it could not be read."""
+        try:
+            secret = self.client.read_object("secrets", name, namespace)
+            return None if secret is None else secret_registries(secret)
+        except KubedebugError as exc:
+            if exc.status == 403:
+                return (
+                    f"no permission to read secrets in namespace {namespace} (grant 'get' on 'secrets' to check pull secrets, "
+                    "or leave image_pull out of preflight)"
+                )
+            return exc.msg
+
+    def _node(self, node: str) -> dict[str, Any] | str:
+        """The images a node reports and its memory headroom (or why not known), or why the node could not be read."""
+        try:
+            data = self.client.read_object("nodes", node)
+        except KubedebugError as exc:
+            if exc.status == 403:
+                return (
+                    "no permission to read nodes (grant 'get' on 'nodes' and 'list' on 'pods' cluster-wide to check memory headroom, "
+                    "or leave memory out of preflight)"
+                )
+            return exc.msg
+        if data is None:
+            return "the node is not there (deleted?)"
+        images = sorted({name for image in (data.get("status") or {}).get("images") or [] for name in image.get("names") or []})
+        headroom: dict[str, Any] | str = "not read"
+        if "memory" in self.request.preflight:
+            try:
+                on_node = self.client.list_pods(None, field_selector=f"spec.nodeName={node}")
+                headroom = node_headroom(data, on_node)
+            except KubedebugError as exc:
+                headroom = (
+                    "no permission to list pods cluster-wide (grant 'list' on 'pods' cluster-wide to check memory headroom, or leave memory out of preflight)"
+                    if exc.status == 403
+                    else exc.msg
+                )
+        return {"images": images, "headroom": headroom}
+
+    # -- canary ------------------------------------------------------------------------------------------------------
+
+    def _canary_failure(self, canaries: list[dict[str, Any]]) -> str | None:
+        """Wait for the canaries to start (or to fail to); the reason to stop the run, or None to go on."""
+        req = self.request
+        name = req.container.container
+        waiting = [r for r in canaries if r["action"] == "added" and not reached(r["state"]["status"], "running")]
+        targets: dict[str, list[str]] = {}
+        for r in waiting:
+            targets.setdefault(r["namespace"], []).append(r["pod"])
+
+        def settled(pod: Mapping[str, Any]) -> bool:
+            state = container_state(ephemeral_status(pod, name))
+            return reached(state["status"], "running") or (state["status"] == "waiting" and state["reason"] in START_FAILURES)
+
+        latest = self.client.wait_for_pods(targets, settled, req.wait_timeout, keep=lambda pod: status_only(pod, name)) if targets else {}
+        for r in waiting:
+            pod = latest.get((r["namespace"], r["pod"]))
+            if pod:
+                r["state"] = container_state(ephemeral_status(pod, name))
+        for r in canaries:
+            where = f"pod {r['namespace']}/{r['pod']}"
+            if r["action"] == "failed":
+                return f"canary {where}: {r['msg']}; the other pods were not tried (action skipped)"
+            if r["action"] == "added" and not reached(r["state"]["status"], "running"):
+                detail = _state_detail(r["state"])
+                r.update(action="failed", msg=f"{r['msg']}, but it did not start as the canary: the container is {detail}")
+                return (
+                    f"canary {where}: the debug container did not start ({detail}) within {req.wait_timeout}s; the other pods "
+                    "were not tried (action skipped), so one pod, not the fleet, carries a container that will not run: fix the "
+                    "image, its pull secrets or the spec and run again"
+                )
+        return None
+
+    def _skipped(
+        self, plan: Plan, why: str, by_ref: Mapping[tuple[str, str], Mapping[str, Any]], checks: Mapping[tuple[str, str], dict[str, Any]]
+    ) -> dict[str, Any]:
+        name = self.request.container.container
+        record = container_record(plan, name, "skipped", False, f"not tried: {why}", by_ref[(plan.namespace, plan.pod)])
+        record["preflight"] = checks.get((plan.namespace, plan.pod), {})
+        return record
 
     def _apply(self, plan: Plan, pod: Mapping[str, Any], annotations: dict[str, str] | None) -> dict[str, Any]:
         name = self.request.container.container

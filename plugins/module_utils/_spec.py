@@ -107,6 +107,7 @@ class Request:
     security_context: dict[str, Any] | None = None
     volume_mounts: list[dict[str, Any]] | None = None
     copy_volume_mounts: bool = False
+    copy_env: bool = False
     working_dir: str | None = None
     stdin: bool = False
     tty: bool = False
@@ -251,11 +252,13 @@ def validate_request(req: Request) -> None:
         raise KubedebugError(f"image {req.image!r} must be set and have no leading or trailing whitespace")
     if req.profile not in PROFILES:
         raise KubedebugError(f"profile must be one of {', '.join(PROFILES)}; got {req.profile!r}")
-    if req.copy_volume_mounts and (req.target_container == "" or (req.target_container is None and req.profile not in PROCESS_PROFILES)):
-        raise KubedebugError(
-            "copy_volume_mounts copies the target container's mounts, but there is no target: set target_container, "
-            "or use profile general or sysadmin, which target the pod's first container"
-        )
+    untargeted = req.target_container == "" or (req.target_container is None and req.profile not in PROCESS_PROFILES)
+    for copying, what in (("copy_volume_mounts", "mounts"), ("copy_env", "env and envFrom")):
+        if getattr(req, copying) and untargeted:
+            raise KubedebugError(
+                f"{copying} copies the target container's {what}, but there is no target: set target_container, "
+                "or use profile general or sysadmin, which target the pod's first container"
+            )
     override = req.spec_override or {}
     for key in override:
         # Any spelling: the API server ignores "Image", but it must never look like a way around allowed_images.
@@ -343,6 +346,18 @@ def copied_mounts(pod: Mapping[str, Any], target: str | None) -> tuple[list[dict
     return [], []
 
 
+def copied_env(pod: Mapping[str, Any], target: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The target's ``env`` and ``envFrom``, as written in its spec: references (secretKeyRef, configMapRef, fieldRef)
+    stay references, resolved by the kubelet in the debug container as in the target."""
+    if target is None:
+        return [], []
+    spec = pod.get("spec") or {}
+    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        if c.get("name") == target:
+            return copy.deepcopy(list(c.get("env") or [])), copy.deepcopy(list(c.get("envFrom") or []))
+    return [], []
+
+
 def build_spec(req: Request, pod: Mapping[str, Any] | None) -> dict[str, Any]:
     """The EphemeralContainer to add to ``pod`` (``None``: the pod-independent part only)."""
     spec: dict[str, Any] = {"name": req.container, "image": req.image}
@@ -350,7 +365,15 @@ def build_spec(req: Request, pod: Mapping[str, Any] | None) -> dict[str, Any]:
         spec["command"] = list(req.command)
     if req.args:
         spec["args"] = list(req.args)
-    env = normalize_env(req.env)
+    env = normalize_env(req.env) or []
+    target = effective_target(req, pod)
+    if req.copy_env and pod is not None:
+        inherited, env_from = copied_env(pod, target)
+        # The env option wins by name, as kubectl debug's --env does over a copied pod's.
+        given = {item.get("name") for item in env}
+        env = [item for item in inherited if item.get("name") not in given] + env
+        if env_from:
+            spec["envFrom"] = env_from
     if env:
         spec["env"] = env
     if req.working_dir:
@@ -366,7 +389,6 @@ def build_spec(req: Request, pod: Mapping[str, Any] | None) -> dict[str, Any]:
         security = {**(security or {}), **req.security_context}
     if security:
         spec["securityContext"] = security
-    target = effective_target(req, pod)
     if target:
         spec["targetContainerName"] = target
     mounts: list[dict[str, Any]] = []

@@ -108,6 +108,17 @@ options:
         on ephemeral containers). O(volume_mounts) win on the same mount path.
     type: bool
     default: false
+  copy_env:
+    description:
+      - Give the debug container the target container's C(env) and C(envFrom), as written in its spec (what
+        C(kubectl debug) users ask for). References to Secrets, ConfigMaps and fields stay references, which the
+        kubelet resolves in the debug container as in the target. O(env) wins on the same name.
+      - Plain C(value) entries of the target show in the result's RV(pods[].spec) and in the diff, as they show to
+        anyone who can read the pod; set C(no_log) on the task when the target keeps secrets in plain values.
+      - Needs a target (O(target_container), or a profile that targets the first container).
+    type: bool
+    default: false
+    version_added: 0.1.0
   working_dir:
     description:
       - The working directory.
@@ -181,6 +192,47 @@ options:
         R(large fleets guide,ansible_collections.kubedebug.ephemeral.docsite.scale).
     type: int
     default: 10
+  preflight:
+    description:
+      - Checks made, before anything is added, for each pod that is about to get the container; each is reported in
+        RV(pods[].preflight), also in check mode, and a problem is a warning (one per problem, with the number of pods),
+        never a refusal.
+      - V(image_pull) - whether the pod's node can pull O(image). The kubelet pulls with the pod's C(imagePullSecrets)
+        (the ServiceAccount's are copied into the pod when it is created) and then the node's own credentials. Says
+        which secrets it will try, and warns when the pod has pull secrets and none of them names the image's
+        registry. An image the node already reports (with a pull policy other than V(Always)) needs no pull.
+        Reads each pull secret once (only the registry names are kept) and each node once; without C(get) on
+        C(secrets) or C(nodes) the check says so and goes on.
+      - V(memory) - the memory headroom of the pod's node (allocatable memory minus what the pods on it request) and its
+        C(MemoryPressure) condition. Ephemeral containers have no resources, so what a recipe uses comes out of that
+        headroom (and, when every container of the pod has a memory limit, out of the pod's own limit, which is said
+        too). Warns below O(min_memory_headroom). Reads each node once and lists the pods on it (C(get) on C(nodes),
+        C(list) on C(pods) cluster-wide).
+      - Pods that already have the container (a rerun) are not checked, and cost no request.
+      - V([]) checks nothing.
+    type: list
+    elements: str
+    choices: [image_pull, memory]
+    default: [image_pull, memory]
+    version_added: 0.1.0
+  min_memory_headroom:
+    description:
+      - The node memory headroom below which the V(memory) preflight warns, as a Kubernetes quantity (V(256Mi), V(1Gi)).
+    type: str
+    default: 256Mi
+    version_added: 0.1.0
+  canary:
+    description:
+      - Add the container to this many pods first, and wait until it starts there (or fails to, with
+        C(ErrImagePull), C(ImagePullBackOff), C(CreateContainerError) and the like, or not within O(wait_timeout)).
+        Only when every canary's container started is it added to the other pods; otherwise they are left alone
+        (RV(pods[].action=skipped)) and the task fails, so one pod, not the whole fleet, is left carrying a container
+        that will never run (ephemeral containers cannot be removed).
+      - V(0) (the default) adds to every pod at once. Ignored in check mode (a dry run pulls nothing) and when no more
+        pods than this get the container.
+    type: int
+    default: 0
+    version_added: 0.1.0
   annotate:
     description:
       - Record on each pod where a container is added who added it, when, with which image and why, in the annotation
@@ -249,6 +301,18 @@ EXAMPLES = r"""
     profile: restricted
     security_context:
       runAsUser: 65534
+
+- name: Debug a whole app, but try the image on one pod first; warn when a node is short of memory
+  kubedebug.ephemeral.ephemeral_container:
+    namespace: shop
+    label_selector: app.kubernetes.io/name=web
+    container: kd-netcheck-inc4711
+    image: registry.example.com/tools/debug:1.2
+    command: [sleep, "600"]
+    canary: 1
+    min_memory_headroom: 512Mi
+    target_container: web
+    copy_env: true
 
 - name: Same connection settings for every task, as with kubernetes.core; vetted images for this module only
   module_defaults:
@@ -322,7 +386,7 @@ pods:
         - V(added), V(unchanged) (already present with the same spec, possibly added by another run at the same time),
           V(conflict) (present with another spec),
           V(failed) (refused, or added but the wait or the audit annotation failed; see RV(pods[].msg)), or
-          V(would_add) in check mode.
+          V(would_add) in check mode, or V(skipped) (not tried, because a O(canary) pod's container did not start).
       type: str
       sample: added
     changed:
@@ -362,11 +426,40 @@ pods:
     spec:
       description: The ephemeral container spec that was (or would be) added, or that was compared.
       type: dict
+    canary:
+      description: Whether this pod was one of the O(canary) pods, which got the container before the others.
+      type: bool
+    preflight:
+      description:
+        - The O(preflight) checks of a pod that was about to get the container (empty for the others).
+      type: dict
+      contains:
+        image_pull:
+          description:
+            - C(status) is V(present) (the node has the image), V(covered) (a pull secret
+              names the registry), V(no_secrets) (the pod has none, so the image must be public or the node have
+              credentials), V(not_covered) (warned), V(never_pulled) (policy V(Never) and the node lacks it; warned) or
+              V(unknown) (a secret could not be read; warned).
+            - Also C(registry), C(secrets) (the pod's pull secrets, in the order the kubelet tries them),
+              C(covered_by) and C(msg).
+          type: dict
+          sample: {status: not_covered, registry: docker.io, secrets: [regcred], covered_by: [],
+                   msg: "registry docker.io is not covered by the pod's imagePullSecrets regcred: ..."}
+        memory:
+          description:
+            - C(status) is V(ok), V(low) (headroom below O(min_memory_headroom); warned),
+              V(pressure) (the node reports C(MemoryPressure); warned) or V(unknown) (not scheduled, or the node or its
+              pods could not be read).
+            - Also C(node), C(allocatable), C(requested), C(headroom) (bytes), C(pressure), C(pod_limit) (the pod
+              cgroup's memory limit in bytes, when every container has one) and C(msg).
+          type: dict
+          sample: {status: low, node: worker-3, allocatable: 8254390272, requested: 8120172544, headroom: 134217728,
+                   pressure: false, pod_limit: null, msg: "node worker-3 has 128Mi of memory headroom, ..."}
 summary:
   description: How many pods matched and how many ended in each action.
   returned: always
   type: dict
-  sample: {matched: 3, added: 2, unchanged: 1, conflict: 0, failed: 0, would_add: 0}
+  sample: {matched: 3, added: 2, unchanged: 1, conflict: 0, failed: 0, would_add: 0, skipped: 0}
 """
 
 from typing import Any
@@ -379,6 +472,7 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._container_man
     EphemeralContainerManager,
 )
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._module import run_module
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._preflight import DEFAULT_MIN_MEMORY_HEADROOM, PREFLIGHTS
 from ansible_collections.kubedebug.ephemeral.plugins.module_utils._selection import (
     SELECTION_ARG_SPEC,
     SELECTION_MUTUALLY_EXCLUSIVE,
@@ -400,6 +494,7 @@ def argument_spec() -> dict[str, Any]:
         "security_context": {"type": "dict"},
         "volume_mounts": {"type": "list", "elements": "dict"},
         "copy_volume_mounts": {"type": "bool", "default": False},
+        "copy_env": {"type": "bool", "default": False},
         "working_dir": {"type": "str"},
         "stdin": {"type": "bool", "default": False},
         "tty": {"type": "bool", "default": False},
@@ -412,6 +507,9 @@ def argument_spec() -> dict[str, Any]:
         "parallel": {"type": "int", "default": 10},
         "annotate": {"type": "bool", "default": False},
         "reason": {"type": "str"},
+        "preflight": {"type": "list", "elements": "str", "default": list(PREFLIGHTS), "choices": list(PREFLIGHTS)},
+        "min_memory_headroom": {"type": "str", "default": DEFAULT_MIN_MEMORY_HEADROOM},
+        "canary": {"type": "int", "default": 0},
     }
 
 

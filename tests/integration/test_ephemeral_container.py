@@ -49,7 +49,7 @@ def test_add_one_pod_check_run_rerun(cluster: Cluster, namespace: str, tmp_path:
     [pod] = real["pods"]
     assert (pod["namespace"], pod["pod"], pod["container"], pod["action"]) == (namespace, "web", "debug", "added")
     assert pod["state"]["status"] == "running" and pod["state"]["started_at"]
-    assert real["summary"] == {"matched": 1, "added": 1, "unchanged": 0, "conflict": 0, "failed": 0, "would_add": 0}
+    assert real["summary"] == {"matched": 1, "added": 1, "unchanged": 0, "conflict": 0, "failed": 0, "would_add": 0, "skipped": 0}
     spec = cluster.core.read_namespaced_pod("web", namespace).spec.ephemeral_containers[0]
     assert (spec.name, spec.image, spec.command, spec.target_container_name) == (
         "debug",
@@ -87,7 +87,7 @@ def test_selector_over_two_namespaces(cluster: Cluster, namespace_factory: Any, 
     assert all(ephemeral_names(cluster, ns, f"web-{i}") == [] for ns in (ns_a, ns_b) for i in range(2))
 
     real = run_task(tmp_path, MODULE, args)
-    assert real["summary"] == {"matched": 4, "added": 4, "unchanged": 0, "conflict": 0, "failed": 0, "would_add": 0}, real
+    assert real["summary"] == {"matched": 4, "added": 4, "unchanged": 0, "conflict": 0, "failed": 0, "would_add": 0, "skipped": 0}, real
     assert all(p["state"]["status"] == "running" for p in real["pods"])
     for ns in (ns_a, ns_b):
         assert ephemeral_names(cluster, ns, "web-0") == ["sweep"]
@@ -120,7 +120,7 @@ def test_named_pods_in_two_namespaces_one_missing(cluster: Cluster, namespace_fa
 
     real = run_task(tmp_path, MODULE, args)
     assert real["failed"] is True and real["changed"] is True
-    assert real["summary"] == {"matched": 3, "added": 2, "unchanged": 0, "conflict": 0, "failed": 1, "would_add": 0}
+    assert real["summary"] == {"matched": 3, "added": 2, "unchanged": 0, "conflict": 0, "failed": 1, "would_add": 0, "skipped": 0}
     assert ephemeral_names(cluster, ns_a, "web-0") == ["debug"] and ephemeral_names(cluster, ns_b, "db-0") == ["debug"]
 
     # Bare names need the one namespace; with two, the module says so before any API call.

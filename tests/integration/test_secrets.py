@@ -174,7 +174,7 @@ def check_the_runs_did_their_work(results: dict[str, Any], setup: dict[str, Any]
     assert results["r_check"]["summary"]["would_add"] == pods and results["r_check"]["diff"], results["r_check"]
     assert results["r_add"]["summary"]["added"] == pods and len(results["r_add"]["diff"]) == pods
     conflict = results["r_conflict"]
-    assert conflict["failed"] and conflict["summary"] == {"matched": 2, "added": 0, "unchanged": 0, "conflict": 1, "failed": 1, "would_add": 0}
+    assert conflict["failed"] and conflict["summary"] == {"matched": 2, "added": 0, "unchanged": 0, "conflict": 1, "failed": 1, "would_add": 0, "skipped": 0}
     assert any("with another spec" in w for w in conflict["warnings"]), conflict
     assert "permission denied" in results["r_forbidden"]["msg"] and f"system:serviceaccount:{namespace}:{SERVICE_ACCOUNT}" in results["r_forbidden"]["msg"]
     assert len(results["r_info"]["pods"]) == pods and len(results["r_snapshot"]["pods"]) == pods

@@ -12,7 +12,11 @@ the calls the collection makes:
 * ``PATCH .../pods/<pod>/ephemeralcontainers`` (strategic merge of one ephemeral container;
   ``dryRun=All`` answers without storing, like the API server) and ``PATCH .../pods/<pod>``
   (annotations);
-* ``POST /apis/authentication.k8s.io/v1/selfsubjectreviews``.
+* ``POST /apis/authentication.k8s.io/v1/selfsubjectreviews``;
+* ``GET /api/v1/nodes/<node>`` (the preflights): a node in ``nodes``, else, while ``default_nodes``
+  holds, one with 64Gi allocatable, no pressure and no images; ``GET /api/v1/pods`` honours
+  ``fieldSelector=spec.nodeName=<node>``;
+* ``GET /api/v1/namespaces/<ns>/secrets/<name>`` from ``secrets``.
 
 ``refuse`` makes a request fail with a Status: keyed by ``(method, path)``. After a PATCH
 that stores a container, the simulated kubelet reports it in ``kubelet_state`` (running by
@@ -54,6 +58,8 @@ RUNNING = {"running": {"startedAt": "2026-11-25T09:30:00Z"}}
 _POD = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)(?P<sub>/ephemeralcontainers|/log)?$")
 _PODS = re.compile(r"^/api/v1/(?:namespaces/(?P<ns>[^/]+)/)?pods$")
 _EVENTS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/events$")
+_NODE = re.compile(r"^/api/v1/nodes/(?P<name>[^/]+)$")
+_SECRET = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets/(?P<name>[^/]+)$")
 _REVIEWS = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 
 
@@ -97,6 +103,9 @@ class FakeCluster:
         self.username: str | None = "jane"
         self.kubelet_state: dict[str, Any] = RUNNING
         self.requests: list[dict[str, Any]] = []
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.default_nodes = True
+        self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
 
@@ -150,6 +159,18 @@ class FakeCluster:
             return 201, {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1", "status": {"userInfo": {"username": self.username}}}
         if method == "GET" and (m := _PODS.match(path)):
             return 200, self._list(m.group("ns"), query)
+        if method == "GET" and (m := _NODE.match(path)):
+            node = self.nodes.get(m.group("name"))
+            if node is None and self.default_nodes:
+                node = {"kind": "Node", "apiVersion": "v1", "metadata": {"name": m.group("name")}, "status": {"allocatable": {"memory": "64Gi"}}}
+            if node is None:
+                return 404, status_body(404, f'nodes "{m.group("name")}" not found', {"name": m.group("name"), "kind": "nodes"})
+            return 200, copy.deepcopy(node)
+        if method == "GET" and (m := _SECRET.match(path)):
+            secret = self.secrets.get((m.group("ns"), m.group("name")))
+            if secret is None:
+                return 404, status_body(404, f'secrets "{m.group("name")}" not found', {"name": m.group("name"), "kind": "secrets"})
+            return 200, copy.deepcopy(secret)
         if method == "GET" and (m := _EVENTS.match(path)):
             items = copy.deepcopy(self.events.get(m.group("ns"), []))
             return 200, {"kind": "EventList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"}, "items": items}
@@ -187,6 +208,8 @@ class FakeCluster:
             if namespace is not None and ns != namespace:
                 continue
             if field.startswith("metadata.name=") and name != field.split("=", 1)[1]:
+                continue
+            if field.startswith("spec.nodeName=") and pod.get("spec", {}).get("nodeName") != field.split("=", 1)[1]:
                 continue
             item = copy.deepcopy(pod)
             item.pop("kind", None)

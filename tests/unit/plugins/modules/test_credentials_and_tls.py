@@ -385,8 +385,9 @@ def test_unverified_tls_warns_once_per_task_whatever_the_number_of_pods_and_thre
     requests = len(cluster.requests)
     insecure = [w for w in python_warnings if issubclass(w.category, InsecureRequestWarning)]
     print(f"requests: {requests}, urllib3 InsecureRequestWarnings shown: {len(insecure)}")
-    # One LIST and a PATCH per pod (in 8 threads) for the module, one LIST for the lookup: one warning each.
-    assert requests == pods + 2 and insecure == []
+    # One LIST, the preflights' GET of the pods' node and LIST of the pods on it, and a PATCH per pod (in 8 threads)
+    # for the module, one LIST for the lookup: one warning each.
+    assert requests == pods + 4 and insecure == []
 
 
 def test_the_tls_warning_masks_a_password_in_the_host_url(

@@ -36,7 +36,9 @@ DEBUG_SPEC = {
     "securityContext": {"capabilities": {"add": ["SYS_PTRACE"]}},
     "targetContainerName": "app",
 }
-KUBECTL_DEBUG = {"container": "debug", "image": BUSYBOX, "command": ["sleep", "3600"], "wait": "none"}
+# The tests of the add path pin its exact requests: the preflights' reads (tests/unit/plugins/modules/test_ephemeral_container_preflight.py)
+# are left out of them.
+KUBECTL_DEBUG = {"container": "debug", "image": BUSYBOX, "command": ["sleep", "3600"], "wait": "none", "preflight": []}
 
 
 @pytest.fixture
@@ -77,7 +79,7 @@ def test_adds_the_container_with_one_strict_strategic_merge_patch(cluster: Any, 
         "msg": "added",
         "spec": DEBUG_SPEC,
     }
-    assert result["summary"] == {"matched": 1, "added": 1, "unchanged": 0, "conflict": 0, "failed": 0, "would_add": 0}
+    assert result["summary"] == {"matched": 1, "added": 1, "unchanged": 0, "conflict": 0, "failed": 0, "would_add": 0, "skipped": 0}
     assert [c["name"] for c in cluster.pod(NS, "plain")["spec"]["ephemeralContainers"]] == ["debug"]
     assert "diff" not in result
 
