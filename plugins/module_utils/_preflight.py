@@ -322,18 +322,21 @@ def memory_check(pod: Mapping[str, Any], node: str, headroom: Mapping[str, Any] 
 
 
 def preflight_warnings(records: Iterable[Mapping[str, Any]]) -> list[str]:
-    """One warning per problem, not per pod: a fleet of 1,000 pods on a full node gives one line, with a count."""
+    """One warning per problem, not per pod: a fleet of 1,000 pods on a full node gives one line, with a count.
+
+    A check that could not be made (``unknown``: no permission to read nodes or secrets, a pod not scheduled yet) is
+    said in the pod's record only: the minimal RBAC role grants neither, and a warning on every run of every user
+    who follows it would teach them to ignore the preflights' warnings.
+    """
     groups: dict[str, list[str]] = {}
     for record in records:
         where = f"{record['namespace']}/{record['pod']}"
         checks = record.get("preflight") or {}
         pull = checks.get("image_pull") or {}
-        if pull.get("status") in ("not_covered", "never_pulled", "unknown"):
+        if pull.get("status") in ("not_covered", "never_pulled"):
             groups.setdefault(f"image_pull: {pull['msg']}", []).append(where)
         memory = checks.get("memory") or {}
         if memory.get("status") in ("low", "pressure"):
-            groups.setdefault(f"memory: {memory['msg']}", []).append(where)
-        elif memory.get("status") == "unknown" and memory.get("node"):
             groups.setdefault(f"memory: {memory['msg']}", []).append(where)
     warnings = []
     for message, pods in groups.items():

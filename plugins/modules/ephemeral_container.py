@@ -202,7 +202,7 @@ options:
         which secrets it will try, and warns when the pod has pull secrets and none of them names the image's
         registry. An image the node already reports (with a pull policy other than V(Always)) needs no pull.
         Reads each pull secret once (only the registry names are kept) and each node once; without C(get) on
-        C(secrets) or C(nodes) the check says so and goes on.
+        C(secrets) or C(nodes) the check says so in the pod's record (V(unknown), no warning) and goes on.
       - V(memory) - the memory headroom of the pod's node (allocatable memory minus what the pods on it request) and its
         C(MemoryPressure) condition. Ephemeral containers have no resources, so what a recipe uses comes out of that
         headroom (and, when every container of the pod has a memory limit, out of the pod's own limit, which is said
@@ -439,7 +439,7 @@ pods:
             - C(status) is V(present) (the node has the image), V(covered) (a pull secret
               names the registry), V(no_secrets) (the pod has none, so the image must be public or the node have
               credentials), V(not_covered) (warned), V(never_pulled) (policy V(Never) and the node lacks it; warned) or
-              V(unknown) (a secret could not be read; warned).
+              V(unknown) (a secret could not be read; said here, not warned).
             - Also C(registry), C(secrets) (the pod's pull secrets, in the order the kubelet tries them),
               C(covered_by) and C(msg).
           type: dict
@@ -449,7 +449,7 @@ pods:
           description:
             - C(status) is V(ok), V(low) (headroom below O(min_memory_headroom); warned),
               V(pressure) (the node reports C(MemoryPressure); warned) or V(unknown) (not scheduled, or the node or its
-              pods could not be read).
+              pods could not be read; said here, not warned).
             - Also C(node), C(allocatable), C(requested), C(headroom) (bytes), C(pressure), C(pod_limit) (the pod
               cgroup's memory limit in bytes, when every container has one) and C(msg).
           type: dict

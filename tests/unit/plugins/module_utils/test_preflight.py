@@ -216,5 +216,7 @@ def test_memory_check_statuses() -> None:
 
 def test_warnings_are_one_per_problem_with_a_count() -> None:
     bad = {"image_pull": {"status": "not_covered", "msg": "registry docker.io is not covered"}, "memory": {"status": "ok", "msg": ""}}
+    unknown = {"image_pull": {"status": "unknown", "msg": "could not read"}, "memory": {"status": "unknown", "msg": "node n1: no permission"}}
     records = [{"namespace": "ns", "pod": f"p{i}", "preflight": bad} for i in range(3)] + [{"namespace": "ns", "pod": "q", "preflight": {}}]
+    records.append({"namespace": "ns", "pod": "u", "preflight": unknown})
     assert preflight_warnings(records) == ["preflight image_pull: registry docker.io is not covered (pod ns/p0 and 2 more)"]

@@ -106,16 +106,28 @@ def test_low_memory_headroom_warns_with_the_numbers_and_still_adds(cluster: Any,
     assert quiet["warnings"] == [] and quiet["pods"][0]["preflight"]["memory"]["status"] == "ok"
 
 
-def test_no_permission_on_nodes_is_said_once_and_nothing_else_changes(cluster: Any, run_module: Any) -> None:
+def test_no_permission_on_nodes_is_said_in_the_records_not_warned(cluster: Any, run_module: Any) -> None:
     cluster.add(named("a"), named("b"))
     cluster.refuse[("GET", f"/api/v1/nodes/{NODE}")] = (403, status_body(403, f'nodes "{NODE}" is forbidden: User "jane" cannot get resource "nodes"'))
     result = run_module(main, dict(ARGS, label_selector="app=web"))
     assert result["rc"] == 0 and [r["action"] for r in result["pods"]] == ["added", "added"]
-    assert result["warnings"] == [
-        f"preflight memory: node {NODE}: no permission to read nodes (grant 'get' on 'nodes' and 'list' on 'pods' cluster-wide to check "
-        "memory headroom, or leave memory out of preflight) (pod unit-fixtures/a and 1 more)"
-    ]
-    assert result["pods"][0]["preflight"]["image_pull"]["status"] == "no_secrets"
+    assert result["warnings"] == []
+    for record in result["pods"]:
+        memory = record["preflight"]["memory"]
+        assert memory["status"] == "unknown" and memory["msg"] == (
+            f"node {NODE}: no permission to read nodes (grant 'get' on 'nodes' and 'list' on 'pods' cluster-wide to check "
+            "memory headroom, or leave memory out of preflight)"
+        )
+        assert record["preflight"]["image_pull"]["status"] == "no_secrets"
+
+
+def test_no_permission_on_pull_secrets_is_unknown_in_the_records(cluster: Any, run_module: Any) -> None:
+    cluster.add(named("a", imagePullSecrets=[{"name": "regcred"}]))
+    cluster.refuse[("GET", f"/api/v1/namespaces/{NS}/secrets/regcred")] = (403, status_body(403, 'secrets "regcred" is forbidden'))
+    result = run_module(main, dict(ARGS, pod="a"))
+    assert result["rc"] == 0 and result["warnings"] == []
+    check = result["pods"][0]["preflight"]["image_pull"]
+    assert check["status"] == "unknown" and check["msg"].startswith("could not read imagePullSecrets regcred: no permission to read secrets")
 
 
 def test_check_mode_reports_the_preflights(cluster: Any, run_module: Any) -> None:
