@@ -34,6 +34,7 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._preflight imp
     START_FAILURES,
     memory_check,
     node_headroom,
+    preflight_view,
     preflight_warnings,
     pull_check,
     quantity_bytes,
@@ -214,10 +215,13 @@ class EphemeralContainerManager:
         pods, absent = select(self.client, req.selection)
         plans = plan_pods(req.container, pods)
         adding = [p for p in plans if p.action == ADD]
-        checks = self._preflights(adding, {pod_ref(p): p for p in pods}) if adding and req.preflight else {}
-        # Past planning a record needs only the container's status: the whole pods go.
+        to_check = {(p.namespace, p.pod) for p in adding} if req.preflight else set()
+        views = {pod_ref(p): preflight_view(p) for p in pods if pod_ref(p) in to_check}
+        # Past planning a record needs only the container's status: the whole pods go, before the preflights list the
+        # pods of each node.
         by_ref = {pod_ref(p): status_only(p, name) for p in pods}
         del pods
+        checks = self._preflights(adding, views) if views else {}
         annotations = None
         if req.annotate and adding:
             at = self.now().strftime("%Y-%m-%dT%H:%M:%SZ")

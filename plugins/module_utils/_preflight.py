@@ -90,6 +90,21 @@ def human_bytes(amount: int) -> str:
     return f"{sign}{size}"
 
 
+def preflight_view(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """What the preflights read of a pod: its node, pull secrets and containers' memory limits, as a pod of that shape.
+
+    The manager keeps this instead of the pod while it reads nodes and secrets: a 5,000-pod task then holds a few
+    hundred bytes per pod at that point, not the listed pods plus the pods of every node it lists.
+    """
+    spec = pod.get("spec") or {}
+    containers = [{"resources": {"limits": {"memory": _limit_text(c)}}} for c in spec.get("containers") or []]
+    return {"spec": {"nodeName": spec.get("nodeName") or "", "imagePullSecrets": list(spec.get("imagePullSecrets") or []), "containers": containers}}
+
+
+def _limit_text(container: Mapping[str, Any]) -> Any:
+    return (((container.get("resources") or {}).get("limits")) or {}).get("memory")
+
+
 # -- image pull ------------------------------------------------------------------------------------------------------
 
 

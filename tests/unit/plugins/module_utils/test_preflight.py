@@ -21,6 +21,7 @@ from ansible_collections.kubedebug.ephemeral.plugins.module_utils._preflight imp
     node_headroom,
     pod_memory_limit,
     pod_memory_request,
+    preflight_view,
     preflight_warnings,
     pull_check,
     quantity_bytes,
@@ -220,3 +221,17 @@ def test_warnings_are_one_per_problem_with_a_count() -> None:
     records = [{"namespace": "ns", "pod": f"p{i}", "preflight": bad} for i in range(3)] + [{"namespace": "ns", "pod": "q", "preflight": {}}]
     records.append({"namespace": "ns", "pod": "u", "preflight": unknown})
     assert preflight_warnings(records) == ["preflight image_pull: registry docker.io is not covered (pod ns/p0 and 2 more)"]
+
+
+def test_the_view_the_manager_keeps_gives_the_same_checks_as_the_pod() -> None:
+    full = pod(["regcred"], containers=[{"name": "app", "image": "x", "env": [{"name": "A", "value": "b" * 1000}], "resources": {"limits": {"memory": "1Gi"}}}])
+    full["status"] = {"containerStatuses": [{"name": "app", "ready": True}]}
+    view = preflight_view(full)
+    assert view == {"spec": {"nodeName": "n1", "imagePullSecrets": [{"name": "regcred"}], "containers": [{"resources": {"limits": {"memory": "1Gi"}}}]}}
+    headroom = node_headroom(node("8Gi"), [])
+    assert memory_check(view, "n1", headroom, MI) == memory_check(full, "n1", headroom, MI)
+    assert pull_check(view, "busybox", "IfNotPresent", {"regcred": ["ghcr.io"]}, None) == pull_check(
+        full, "busybox", "IfNotPresent", {"regcred": ["ghcr.io"]}, None
+    )
+    unlimited = pod(containers=[{"name": "app"}, {"name": "side", "resources": {"limits": {"memory": "1Gi"}}}])
+    assert pod_memory_limit(preflight_view(unlimited)) is None
