@@ -35,6 +35,14 @@ options:
     type: list
     elements: str
     default: []
+  debugged:
+    description:
+      - One entry per cluster from M(kubedebug.ephemeral.debugged_pods_info) over the same selection, each with
+        C(cluster), C(pods) (the module's RV(kubedebug.ephemeral.debugged_pods_info#module:pods)) and C(error) (why it
+        failed there, or null).
+      - When given, the summary gets C(debugged) and C(debugged_pods); without it, neither.
+    type: list
+    elements: dict
 author:
   - kubedebug.ephemeral contributors (@kubedebug)
 """
@@ -83,19 +91,45 @@ _value:
       description: Every failed check with its cluster, namespace, node, pod, target and detail.
       type: list
       elements: dict
+    debugged:
+      description:
+        - The pods left carrying ephemeral containers, counted (with O(debugged) only) - C(pods), C(containers),
+          C(running), C(by_us), C(unknown), C(by_cluster) (cluster -> C(pods), C(containers), C(running)) and C(errors)
+          (each C(cluster) and C(error) where they could not be listed).
+      type: dict
+    debugged_pods:
+      description:
+        - One row per pod left carrying ephemeral containers (with O(debugged) only), ordered by cluster, namespace and
+          pod - C(cluster), C(namespace), C(pod), C(containers), C(by), C(reasons), C(running) (the containers that still
+          run), C(restart) (the advice) and C(command).
+      type: list
+      elements: dict
 """
 
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.kubedebug.ephemeral.plugins.module_utils._debugged import fleet_section
 from ansible_collections.kubedebug.ephemeral.plugins.plugin_utils._recipes import fleet_summary as _fleet_summary
 
 
-def fleet_summary(records: Any, run_id: str, recipe: str, label_selector: str = "", clusters: list[str] | None = None) -> dict[str, Any]:
+def fleet_summary(
+    records: Any,
+    run_id: str,
+    recipe: str,
+    label_selector: str = "",
+    clusters: list[str] | None = None,
+    debugged: Any = None,
+) -> dict[str, Any]:
     if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
         raise AnsibleFilterError("fleet_summary: expects a list of records (dicts) of the ephemeral_results lookup")
-    return _fleet_summary(records, run_id=run_id, recipe=recipe, label_selector=label_selector, clusters=clusters or [])
+    summary = _fleet_summary(records, run_id=run_id, recipe=recipe, label_selector=label_selector, clusters=clusters or [])
+    if debugged is not None:
+        if not isinstance(debugged, list) or not all(isinstance(entry, dict) for entry in debugged):
+            raise AnsibleFilterError("fleet_summary: debugged expects a list of {cluster, pods, error} (pods as debugged_pods_info returns them)")
+        summary["debugged"], summary["debugged_pods"] = fleet_section(debugged)
+    return summary
 
 
 class FilterModule:

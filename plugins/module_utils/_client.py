@@ -597,32 +597,19 @@ class EphemeralClient:
                 return None
             raise self._refused(exc, lambda e: translate_api_error(e, namespace=namespace, pod=name, container="", verb="get", resource="pods")) from exc
 
-    def read_object(self, kind: str, name: str, namespace: str = "") -> dict[str, Any] | None:
-        """A secret (``kind`` V(secrets)) or a node (V(nodes)) for the preflights, or None when it is not there.
+    def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A pull secret (for the image_pull preflight), or None when it is not there."""
+        return self._read_optional(
+            lambda: self._json(self.core.read_namespaced_secret, name, namespace),
+            lambda exc: self._read_error(exc, f"secret {namespace}/{name}", "get", "secrets", f"in namespace {namespace!r}"),
+        )
 
-        A refusal (403 and the like) raises with the permission to grant: the preflights report it as unknown.
-        """
-        if kind == "secrets":
-            call: Callable[[], dict[str, Any]] = lambda: self._json(self.core.read_namespaced_secret, name, namespace)  # noqa: E731
-            what, scope = f"secret {namespace}/{name}", f"in namespace {namespace!r}"
-        elif kind == "nodes":
-            call = lambda: self._json(self.core.read_node, name)  # noqa: E731
-            what, scope = f"node {name}", "(cluster-scoped)"
-        else:
-            raise KubedebugError(f"internal error: read_object cannot read {kind!r}")
-
-        def translate(exc: ApiException) -> KubedebugError:
-            message = _message(exc)[0]
-            if exc.status == 403:
-                return KubedebugError(f"permission denied reading {what}: grant 'get' on '{kind}' {scope}. API server said: {message}", status=403)
-            return KubedebugError(f"reading {what} failed with HTTP {exc.status}: {message}", status=exc.status)
-
-        try:
-            return self._retrying(call, translate, final_statuses=frozenset({404}))
-        except KubedebugError as exc:
-            if exc.status == 404:
-                return None
-            raise
+    def read_node(self, name: str) -> dict[str, Any] | None:
+        """A node (for the preflights: its images and memory), or None when it is gone."""
+        return self._read_optional(
+            lambda: self._json(self.core.read_node, name),
+            lambda exc: self._read_error(exc, f"node {name}", "get", "nodes", "cluster-wide (nodes are not namespaced)"),
+        )
 
     def read_namespace(self, name: str) -> dict[str, Any] | None:
         """The namespace (for its PodSecurity labels), or None when it is gone."""

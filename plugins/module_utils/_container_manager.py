@@ -306,7 +306,7 @@ class EphemeralContainerManager:
     def _secret(self, namespace: str, name: str) -> list[str] | str | None:
         """The registries a pull secret names, None when it does not exist, or why it could not be read."""
         try:
-            secret = self.client.read_object("secrets", name, namespace)
+            secret = self.client.read_secret(namespace, name)
             return None if secret is None else secret_registries(secret)
         except KubedebugError as exc:
             if exc.status == 403:
@@ -319,7 +319,7 @@ class EphemeralContainerManager:
     def _node(self, node: str) -> dict[str, Any] | str:
         """The images a node reports and its memory headroom (or why not known), or why the node could not be read."""
         try:
-            data = self.client.read_object("nodes", node)
+            data = self.client.read_node(node)
         except KubedebugError as exc:
             if exc.status == 403:
                 return (

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,3 +125,71 @@ def test_empty_fleet_is_json() -> None:
 def test_wrong_types(records: Any) -> None:
     with pytest.raises(AnsibleFilterError, match="fleet_summary: expects a list of records"):
         fleet_summary(records, run_id="r", recipe="dns")
+
+
+# --- the pods left carrying debug containers (debugged_pods_info per cluster) ---------------------------------------
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def debugged_pod(namespace: str, pod: str, *containers: dict[str, Any], command: str = "kubectl -n shop rollout restart deployment/web") -> dict[str, Any]:
+    return {"namespace": namespace, "pod": pod, "containers": list(containers), "restart": {"advice": "restart Deployment web when done", "command": command}}
+
+
+def debug_container(name: str, running: bool, by: str = "unknown", reason: str | None = None) -> dict[str, Any]:
+    return {"name": name, "running": running, "added_by_us": by != "unknown", "by": by, "reason": reason}
+
+
+DEBUGGED = [
+    {
+        "cluster": "eu",
+        "pods": [debugged_pod("shop", "web-1", debug_container("kd-dns-sweep-1", False), debug_container("dbg", True, "jane", HOSTILE))],
+        "error": "",
+    },
+    {"cluster": "us", "pods": [], "error": "permission denied listing pods in namespace 'shop'"},
+]
+
+
+def test_debugged_section() -> None:
+    got = fleet_summary(RECORDS, run_id="sweep-1", recipe="dns", clusters=["eu", "us"], debugged=DEBUGGED)
+    assert got["debugged"] == {
+        "pods": 1, "containers": 2, "running": 1, "by_us": 1, "unknown": 1,
+        "by_cluster": {"eu": {"pods": 1, "containers": 2, "running": 1}, "us": {"pods": 0, "containers": 0, "running": 0}},
+        "errors": [{"cluster": "us", "error": "permission denied listing pods in namespace 'shop'"}],
+    }  # fmt: skip
+    assert got["debugged_pods"] == [
+        {
+            "cluster": "eu", "namespace": "shop", "pod": "web-1", "containers": ["kd-dns-sweep-1", "dbg"], "by": ["jane", "unknown"],
+            "reasons": [HOSTILE], "running": ["dbg"], "restart": "restart Deployment web when done",
+            "command": "kubectl -n shop rollout restart deployment/web",
+        }
+    ]  # fmt: skip
+    # Without debugged_pods_info's results the summary is as before.
+    assert "debugged" not in fleet_summary(RECORDS, run_id="sweep-1", recipe="dns")
+
+
+@pytest.mark.parametrize("debugged", [{"cluster": "eu"}, ["eu"]])
+def test_debugged_wrong_types(debugged: Any) -> None:
+    with pytest.raises(AnsibleFilterError, match="fleet_summary: debugged expects a list of"):
+        fleet_summary([], run_id="r", recipe="dns", debugged=debugged)
+
+
+def render_report(summary: dict[str, Any]) -> str:
+    """playbooks/templates/fleet_report.html.j2 as the playbook renders it (with the one Ansible filter it uses)."""
+    import jinja2  # noqa: PLC0415 (only these tests render the template)
+
+    root = Path(__file__).resolve().parents[4]
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(root / "playbooks" / "templates")), undefined=jinja2.StrictUndefined)
+    env.filters["dict2items"] = lambda d: [{"key": k, "value": v} for k, v in d.items()]
+    return env.get_template("fleet_report.html.j2").render(kd_fleet_summary=summary)
+
+
+def test_report_shows_the_debugged_section_escaped() -> None:
+    html = render_report(fleet_summary(RECORDS, run_id="sweep-1", recipe="dns", clusters=["eu", "us"], debugged=DEBUGGED))
+    section = html[html.index("<h2>Pods left carrying debug containers</h2>") : html.index("<h2>All failures</h2>")]
+    assert '<div class="n">1 / 1</div>added by us / by others' in section
+    assert "<td>eu/shop/web-1</td><td>kd-dns-sweep-1, dbg</td><td>jane, unknown</td><td>&lt;script&gt;alert(1)&lt;/script&gt;</td><td>dbg</td>" in section
+    assert "<code>kubectl -n shop rollout restart deployment/web</code>" in section
+    assert "us: could not be looked through: permission denied listing pods in namespace &#39;shop&#39;" in section
+    assert HOSTILE not in html
+    assert "Pods left carrying debug containers" not in render_report(fleet_summary(RECORDS, run_id="sweep-1", recipe="dns"))
