@@ -240,6 +240,10 @@ class Bench:
                 {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]},
                 {"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["patch"]},
                 {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
+                # The optional rules of the RBAC guide: ours runs its default preflights in full (a node read and a
+                # LIST of its pods per node), as for a user who grants them.
+                {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]},
+                {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
             ]},
             {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": SA_NAME},
              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": SA_NAME},
