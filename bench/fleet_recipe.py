@@ -106,8 +106,9 @@ def sh(*cmd: str, env: dict[str, str] | None = None, timeout: float = 1800) -> s
 
 
 def count(records: list[list[dict[str, Any]]]) -> Results:
-    """Results from per-pod lists of recipe lines (a pod counts when its output has the summary line)."""
-    rows = [c for lines in records for c in lines if c.get("check") != "summary"]
+    """Results from per-pod lists of recipe lines (a pod counts when its output has the summary line); the lines that
+    say how the run was bounded ({"bounds": ...}) are no checks."""
+    rows = [c for lines in records for c in lines if "check" in c and c.get("check") != "summary"]
     return Results(
         pods=sum(1 for lines in records if any(c.get("check") == "summary" for c in lines)),
         checks=len(rows),

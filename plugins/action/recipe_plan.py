@@ -12,8 +12,9 @@ Arguments:
 - ``check_only``: only check the input (such a role does, before it includes the recipe role).
 
 Fails with every problem at once (joined by ``; ``, and as the list ``problems``); otherwise returns ``recipe`` (the
-name), ``container``, ``namespaces``, ``command`` (the prelude and the script, ``files/<recipe>.sh`` of the role
-for a shipped recipe) and ``limit_bytes``.
+name), ``container``, ``namespaces``, ``command`` (``files/boot.sh``, which runs the prelude and the script,
+``files/<recipe>.sh`` of the role for a shipped recipe, under the time limit and niceness), ``limit_bytes``,
+``time_limit``, ``nice`` and ``detach``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubedebug.ephemeral.plugins.plugin_utils._recipes import (
     SHIPPED_RECIPES,
+    boot_command,
     recipe_failure,
     recipe_plan,
     recipe_problems,
@@ -68,6 +70,9 @@ class ActionModule(ActionBase):
             "recipe": plan.name,
             "container": plan.container,
             "namespaces": plan.namespaces,
-            "command": ["sh", "-c", self._read("prelude.sh") + "\n" + script, plan.name, *plan.args],
+            "command": boot_command(self._read("boot.sh"), plan, self._read("prelude.sh") + "\n" + script),
             "limit_bytes": plan.limit_bytes,
+            "time_limit": plan.time_limit,
+            "nice": plan.nice,
+            "detach": plan.detach,
         }

@@ -79,6 +79,12 @@ _value:
           are parsed and counted all the same.
       type: list
       elements: dict
+    timed_out:
+      description:
+        - The pods whose recipe its time limit stopped (C(recipe_time_limit)), each with C(cluster), C(namespace),
+          C(pod) and C(detail), V(stopped after N s (recipe_time_limit\)). Their checks up to then are counted.
+      type: list
+      elements: dict
     by_cluster: {description: "Cluster -> C(checks) and C(failed_checks).", type: dict}
     by_namespace: {description: "C(<cluster>/<namespace>) -> C(checks) and C(failed_checks).", type: dict}
     by_node: {description: "C(<cluster>/<node>) -> C(checks) and C(failed_checks).", type: dict}

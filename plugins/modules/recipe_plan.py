@@ -79,7 +79,11 @@ namespaces:
   type: list
   elements: str
 command:
-  description: The debug container's command, the prelude and the recipe's script run by C(sh -c).
+  description:
+    - The debug container's command, C(sh -c BOOT kd-boot TIME_LIMIT NICE SCRIPT NAME ARGS...). The boot runs the
+      prelude and the recipe's script (C(sh -c SCRIPT NAME ARGS...)) under the time limit and niceness.
+    - Every C($) is doubled, as the kubelet expects it in a container's command (it reads C($$) as C($) and
+      C($(NAME\)) as the container's variable C(NAME)).
   returned: success and not O(check_only)
   type: list
   elements: str
@@ -87,4 +91,16 @@ limit_bytes:
   description: The bound of each pod's log read.
   returned: success and not O(check_only)
   type: int
+time_limit:
+  description: The seconds after which the recipe is stopped.
+  returned: success and not O(check_only)
+  type: int
+nice:
+  description: The niceness the recipe runs at.
+  returned: success and not O(check_only)
+  type: int
+detach:
+  description: Whether the role returns once the containers are added, without collecting their results.
+  returned: success and not O(check_only)
+  type: bool
 """

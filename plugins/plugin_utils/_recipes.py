@@ -26,6 +26,15 @@ LIST_ITEM = re.compile(r"[^,\s]+")
 INTERFACE = re.compile(r"[A-Za-z0-9._:@][A-Za-z0-9._:@-]*")
 # The recipes the role ships a script for (roles/recipe/files/<name>.sh).
 SHIPPED_RECIPES = ("dns", "network", "processes", "filesystem", "capture", "jvm", "python")
+# The bounds of every run (roles/recipe/files/boot.sh). The time limit stays below the default recipe_wait_timeout
+# (120 s), so that an attached run ends, and says so, before its results are collected; capture's covers its duration.
+DEFAULT_TIME_LIMIT = 100
+CAPTURE_TIME_LIMIT = 360
+MAX_TIME_LIMIT = 86400
+# What capture.sh needs beyond recipe_duration: tcpdump's start, and the pcap's base64 on the way out.
+CAPTURE_TIME_MARGIN = 10
+DEFAULT_NICE = 10
+MAX_NICE = 19
 
 
 def _json(value: Any) -> str:
@@ -64,6 +73,9 @@ class Plan:
     namespaces: list[str]
     args: list[str]
     limit_bytes: int
+    time_limit: int = DEFAULT_TIME_LIMIT
+    nice: int = DEFAULT_NICE
+    detach: bool = False
 
 
 class Naming:
@@ -164,6 +176,20 @@ def _run_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
     for option in ("parallel", "limit_bytes"):
         if option in options:
             problems += _at_least(options, o, option, 1, "must be at least 1")
+    return problems + _bounds_problems(options, o)
+
+
+def _bounds_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
+    """The time limit and niceness every run is bounded by (absent: the defaults, as a role built on this one that
+    does not hand them on gets)."""
+    problems = []
+    time_limit, nice = _int(options.get("time_limit", DEFAULT_TIME_LIMIT)), _int(options.get("nice", DEFAULT_NICE))
+    if isinstance(options.get("time_limit"), bool) or time_limit is None or not 1 <= time_limit <= MAX_TIME_LIMIT:
+        problems.append(f"{o('time_limit')} must be 1 to {MAX_TIME_LIMIT} seconds, after which the recipe is stopped (got {_json(options.get('time_limit'))})")
+    if isinstance(options.get("nice"), bool) or nice is None or not 0 <= nice <= MAX_NICE:
+        problems.append(
+            f"{o('nice')} must be a niceness of 0 (normal priority) to {MAX_NICE} (the lowest), as nice -n takes it (got {_json(options.get('nice'))})"
+        )
     return problems
 
 
@@ -176,6 +202,12 @@ def _capture_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
         problems.append(
             f"{o('wait_timeout')} must be longer than {o('duration')}, to leave time to pull the image"
             f" (got wait_timeout={options.get('wait_timeout')}, duration={options.get('duration')})"
+        )
+    time_limit = _int(options.get("time_limit", CAPTURE_TIME_LIMIT))
+    if duration is not None and time_limit is not None and 1 <= time_limit < duration + CAPTURE_TIME_MARGIN:
+        problems.append(
+            f"{o('time_limit')} must be at least {o('duration')} + {CAPTURE_TIME_MARGIN} seconds, or the capture is stopped before"
+            f" its pcap is written (got time_limit={options.get('time_limit')}, duration={options.get('duration')})"
         )
     problems += _at_least(options, o, "count", 1, "must be at least 1 packet")
     problems += _at_least(options, o, "max_bytes", 1, "must be at least 1")
@@ -272,7 +304,28 @@ def recipe_plan(recipe: str, options: Mapping[str, Any]) -> Plan:
         namespaces=[namespace] if isinstance(namespace, str) else list(namespace),
         args=recipe_args(recipe, options),
         limit_bytes=log_limit(recipe, options),
+        time_limit=_int(options.get("time_limit")) or (CAPTURE_TIME_LIMIT if recipe == "capture" else DEFAULT_TIME_LIMIT),
+        nice=DEFAULT_NICE if options.get("nice") is None else _int(options["nice"]) or 0,
+        detach=_flag_value(options.get("detach"), False),
     )
+
+
+def kubelet_escape(arg: str) -> str:
+    """``arg`` as a container's command must hold it for the process to get ``arg``: the kubelet reads ``$(NAME)`` in
+    command and args as a reference to an environment variable of the container, and ``$$`` as ``$``, ephemeral
+    containers included. Every ``$`` doubled comes out as it was: the scripts' ``$$`` (their pid) stays ``$$``, and
+    an argument such as ``$(HTTPS_PROXY)`` is not replaced by the value of a ``recipe_env`` entry."""
+    return arg.replace("$", "$$")
+
+
+def boot_command(boot: str, plan: Plan, script: str) -> list[str]:
+    """The debug container's command: boot.sh runs ``sh -c SCRIPT NAME ARGS...`` under the plan's bounds.
+
+    One literal argv: the bounds, the script and its arguments are positional parameters of boot.sh, never shell text;
+    and each as the kubelet must be given it (``kubelet_escape``) for the container to see it unchanged.
+    """
+    argv = ["sh", "-c", boot, "kd-boot", str(plan.time_limit), str(plan.nice), script, plan.name, *plan.args]
+    return [kubelet_escape(arg) for arg in argv]
 
 
 # The incident_snapshot role's input (the incident_plan action): its checks and its run id.
@@ -394,9 +447,54 @@ def incident_plan(options: Mapping[str, Any]) -> IncidentPlan:
 # Summaries of the records of the ephemeral_results lookup (one per pod, "output" the list of checks).
 
 
+def _is_bounds(line: Any) -> bool:
+    """Whether an output line is one boot.sh and the prelude print about the run's bounds, not a check."""
+    return isinstance(line, Mapping) and "check" not in line and isinstance(line.get("bounds"), Mapping)
+
+
+def _lines(record: Mapping[str, Any]) -> list[Any]:
+    """A record's output lines without the bounds lines: what the scripts print, as they did before the bounds."""
+    output = record.get("output")
+    return [line for line in output if not _is_bounds(line)] if isinstance(output, list) else []
+
+
 def _checks(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The checks of a record, without the script's closing summary line."""
-    return [check for check in record.get("output") or [] if isinstance(check, Mapping) and check.get("check") != "summary"]
+    """The checks of a record, without the script's closing summary line and the bounds lines."""
+    return [check for check in _lines(record) if isinstance(check, Mapping) and check.get("check") != "summary"]
+
+
+def run_bounds(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What a record's bounds lines say, merged: ``time_limit``, ``time_limit_by``, ``nice``, ``nice_by``,
+    ``niceness``, and ``timed_out`` (with ``exit_code``, ``elapsed``) when the limit stopped the script.
+
+    Timed out too when the log was cut (``limit_bytes``) before boot.sh's last line but the container exited 124, the
+    status boot.sh exits with then. A whole log without that line is a script that exited 124 of its own accord.
+    """
+    bounds: dict[str, Any] = {}
+    output = record.get("output")
+    for line in output if isinstance(output, list) else []:
+        if _is_bounds(line):
+            bounds.update(line["bounds"])
+    if bounds and record.get("exit_code") == 124 and (record.get("truncated") or record.get("partial_line")):
+        bounds.setdefault("timed_out", True)
+    bounds["timed_out"] = bounds.get("timed_out") is True
+    return bounds
+
+
+def stopped_text(bounds: Mapping[str, Any], prefix: str = "recipe") -> str:
+    """What a report says of a run its time limit stopped."""
+    return f"stopped after {bounds.get('time_limit', '?')} s ({prefix}_time_limit)"
+
+
+def bounds_text(bounds: Mapping[str, Any]) -> str:
+    """How a run was bounded, in words: ``time limit 100 s (timeout), niceness 10 (nice)``."""
+    if not bounds.get("time_limit_by"):
+        return ""
+    niceness = bounds.get("niceness")
+    return (
+        f"time limit {bounds.get('time_limit', '?')} s ({bounds.get('time_limit_by')}),"
+        f" niceness {'?' if niceness is None else niceness} ({bounds.get('nice_by', 'none')})"
+    )
 
 
 def _truthy(value: Any) -> bool:
@@ -414,17 +512,25 @@ def _unparsed(record: Mapping[str, Any]) -> bool:
     return bool(record.get("bad_lines") or record.get("partial_line") or record.get("parse_error"))
 
 
-def recipe_summary(results: Sequence[Mapping[str, Any]], recipe: str, container: str) -> dict[str, Any]:
-    """``<role>_summary``: how many pods and checks, how many failed, which pods have not finished."""
-    outputs: list[Sequence[Any]] = [record["output"] for record in results if record.get("output")]
+def recipe_summary(results: Sequence[Mapping[str, Any]], recipe: str, container: str, prefix: str = "recipe") -> dict[str, Any]:
+    """``<role>_summary``: how many pods and checks, how many failed, which pods have not finished or were stopped by
+    the time limit, and how the runs were bounded."""
+    bounds = [(record, run_bounds(record)) for record in results]
+    timed_out = [(record, each) for record, each in bounds if each["timed_out"]]
+    # Every pod runs the same image with the same bounds: the first pod's say how all of them ran.
+    first = next((each for _record, each in bounds if each.get("time_limit_by")), {})
     return {
         "recipe": recipe,
         "container": container,
         "pods": len(results),
-        "checks": sum(len(output) for output in outputs),
+        "checks": sum(len(_lines(record)) for record in results),
         "failed_checks": sum(1 for record in results for check in _checks(record) if not check.get("ok")),
         "unfinished_pods": [record.get("pod") for record in results if record.get("state") != "terminated"],
         "unparsed_pods": [record.get("pod") for record in results if _unparsed(record)],
+        "timed_out_pods": [record.get("pod") for record, _each in timed_out],
+        "stopped": [f"{record.get('namespace')}/{record.get('pod')}: {stopped_text(each, prefix)}" for record, each in timed_out],
+        "bounds": {key: first[key] for key in ("time_limit", "time_limit_by", "nice", "nice_by", "niceness") if key in first},
+        "bounds_text": bounds_text(first),
     }
 
 
@@ -443,6 +549,11 @@ def fleet_summary(records: Sequence[Mapping[str, Any]], *, run_id: str, recipe: 
         {key: record.get(key) for key in ("cluster", "namespace", "pod", "state", "reason", "error")}
         for record in records
         if record.get("state") != "terminated" or record.get("error")
+    ]
+    timed_out = [
+        {**{key: record.get(key) for key in ("cluster", "namespace", "pod")}, "detail": stopped_text(bounds)}
+        for record in records
+        if (bounds := run_bounds(record))["timed_out"]
     ]
     unparsed = [
         {
@@ -488,6 +599,7 @@ def fleet_summary(records: Sequence[Mapping[str, Any]], *, run_id: str, recipe: 
         "failed_checks": len(failures),
         "unfinished": unfinished,
         "unparsed": unparsed,
+        "timed_out": timed_out,
         "by_cluster": _counts(rows, lambda row: str(row["cluster"])),
         "by_namespace": _counts(rows, lambda row: f"{row['cluster']}/{row['namespace']}"),
         "by_node": _counts(rows, lambda row: f"{row['cluster']}/{row['node']}"),
@@ -509,6 +621,7 @@ def incident_summary(pods: Sequence[Mapping[str, Any]], recipes: Mapping[str, Ma
         total = failed = 0
         unfinished = []
         unparsed = []
+        timed_out = []
         for name, recipe in recipes.items():
             for record in recipe.get("results") or []:
                 if (record.get("namespace"), record.get("pod")) != (pod.get("namespace"), pod.get("pod")):
@@ -520,6 +633,8 @@ def incident_summary(pods: Sequence[Mapping[str, Any]], recipes: Mapping[str, Ma
                     unfinished.append(name)
                 if _unparsed(record):
                     unparsed.append(name)
+                if run_bounds(record)["timed_out"]:
+                    timed_out.append(name)
         rows.append(
             {
                 "namespace": pod.get("namespace"),
@@ -534,6 +649,7 @@ def incident_summary(pods: Sequence[Mapping[str, Any]], recipes: Mapping[str, Ma
                 "failed_checks": failed,
                 "unfinished_recipes": unfinished,
                 "unparsed_recipes": unparsed,
+                "timed_out_recipes": timed_out,
                 "error": pod.get("error"),
             }
         )

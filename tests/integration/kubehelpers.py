@@ -19,6 +19,8 @@ import pytest
 import yaml
 from kubernetes import client
 
+from ansible_collections.kubedebug.ephemeral.plugins.plugin_utils._recipes import kubelet_escape
+from ansible_collections.kubedebug.ephemeral.tests.kubelet import kubelet_argv
 from ansible_collections.kubedebug.ephemeral.tests.private_resolver import Unavailable, private_resolver
 
 
@@ -189,7 +191,9 @@ def real_run(command: list[str], seconds: float = 10) -> tuple[str, int | None]:
     The dns recipe runs in a network namespace with a resolver of its own
     (tests/private_resolver.py): its lookups never reach this host's resolver.
     """
-    if command[3:4] == ["dns"]:
+    # What the container's process gets of its spec's command: the kubelet's $$ -> $ (no variables: KWOK has none).
+    command = kubelet_argv(command)
+    if command[RECIPE_NAME_AT : RECIPE_NAME_AT + 1] == ["dns"]:
         with tempfile.TemporaryDirectory(prefix="kd-resolver-") as directory:
             try:
                 with private_resolver(Path(directory)) as resolver:
@@ -297,11 +301,30 @@ def service_account_auth(cluster: Cluster, namespace: str, name: str, tmp_path: 
     return {"host": server["server"], "api_key": token, "ca_cert": ca}
 
 
+# Where a recipe's name is in its command, sh -c BOOT kd-boot TIME_LIMIT NICE SCRIPT NAME ARGS... (recipe_command).
+RECIPE_NAME_AT = 7
+
+
+def script_command(script: str, name: str, args: list[str], time_limit: int = 100, nice: int = 10) -> list[str]:
+    """The command the recipe role puts in the debug container's spec for ``script`` (the file lookups strip trailing
+    newlines): boot.sh runs ``sh -c "<prelude>\n<script>" NAME ARGS...`` under the time limit and niceness, every
+    ``$`` doubled for the kubelet (``real_run`` runs it as the kubelet would)."""
+    files = ROOT / "roles" / "recipe" / "files"
+    boot = (files / "boot.sh").read_text().rstrip()
+    prelude = (files / "prelude.sh").read_text().rstrip()
+    argv = ["sh", "-c", boot, "kd-boot", str(time_limit), str(nice), prelude + "\n" + script, name, *args]
+    return [kubelet_escape(arg) for arg in argv]
+
+
 def recipe_command(recipe: str, args: list[str]) -> list[str]:
-    """The command a recipe role puts in its debug container (the file lookups strip trailing newlines)."""
-    prelude = (ROOT / "roles" / "recipe" / "files" / "prelude.sh").read_text().rstrip()
+    """The command a recipe role puts in its debug container for a shipped recipe, with the role's defaults."""
     script = (ROOT / "roles" / "recipe" / "files" / f"{recipe}.sh").read_text().rstrip()
-    return ["sh", "-c", prelude + "\n" + script, recipe, *args]
+    return script_command(script, recipe, args, time_limit=360 if recipe == "capture" else 100)
+
+
+def recipe_lines(output: list[Any]) -> list[Any]:
+    """A recipe's output lines but the ``{"bounds": ...}`` lines of the boot and the prelude."""
+    return [line for line in output if not (isinstance(line, dict) and "bounds" in line and "check" not in line)]
 
 
 def on_this_host(command: list[str]) -> list[str]:
@@ -313,7 +336,8 @@ def on_this_host(command: list[str]) -> list[str]:
     can be a container on the real node, whose root has no /etc/hostname. The recipes
     take ``--pid``; our own root is this host's.
     """
-    return [*command[:4], "--pid", str(os.getpid()), *command[4:]]
+    at = RECIPE_NAME_AT + 1
+    return [*command[:at], "--pid", str(os.getpid()), *command[at:]]
 
 
 def prepare_recipe(
@@ -326,7 +350,7 @@ def prepare_recipe(
     """
     # Bounded, and generous: the processes recipe reads all of /proc, which took 90 s on 2 loaded cores.
     output, code = real_run(command, 240)
-    assert code is not None, f"{command[3]} did not finish within 240 s"
+    assert code is not None, f"{command[RECIPE_NAME_AT]} did not finish within 240 s"
     log_file = tmp_path / f"{container}.log"
     log_file.write_text(cri_log(output))
     for namespace, pod in pods:

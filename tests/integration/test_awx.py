@@ -30,7 +30,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from kubehelpers import ROOT, Cluster, cri_log, prepare_recipe, recipe_command, serve_logs, service_account_auth
+from kubehelpers import ROOT, Cluster, cri_log, prepare_recipe, recipe_command, recipe_lines, serve_logs, service_account_auth
 
 # Only the "latest" profile installs ansible-runner (tests/requirements-latest.txt).
 ansible_runner = pytest.importorskip("ansible_runner")
@@ -209,7 +209,7 @@ def test_awx_fleet_diagnostics_job(cluster: Cluster, namespace: str, tmp_path: P
         "kd_wait_timeout": 120,
     }
     output, code = prepare_recipe(cluster, pods, container, recipe_command("dns", answers["kd_dns_names"]), tmp_path)
-    real = [json.loads(line) for line in output.splitlines()]
+    real = recipe_lines([json.loads(line) for line in output.splitlines()])
     checks = [c for c in real if c["check"] != "summary"]
     # Set on the job template (not asked): where reports go, and the simulated kubelet's exit code.
     template_vars = {"kd_output_dir": str(tmp_path / "out"), "kd_debug_env": {"KWOK_EXIT_CODE": str(code)}}
@@ -229,7 +229,9 @@ def test_awx_fleet_diagnostics_job(cluster: Cluster, namespace: str, tmp_path: P
         assert runner.status == "successful", failures(runner)
         fleet = artifacts["fleet"]
         summary = json.loads((tmp_path / "out" / f"fleet-{RUN_ID}" / "summary.json").read_text())
-        assert fleet == {k: v for k, v in summary.items() if k != "failures"}
+        assert fleet == {k: v for k, v in summary.items() if k not in ("failures", "debugged_pods")}
+        # The service account may not read namespaces or ReplicaSets: the section is there all the same.
+        assert (fleet["debugged"]["pods"], fleet["debugged"]["errors"]) == (3, []), fleet["debugged"]
         assert (fleet["run_id"], fleet["recipe"], fleet["label_selector"]) == (RUN_ID, "dns", "app=web")
         assert fleet["clusters"] == ["local"] and fleet["pods"] == 3
         assert fleet["unfinished"] == [], fleet["unfinished"]
@@ -312,7 +314,7 @@ def test_awx_incident_response_job(cluster: Cluster, namespace: str, tmp_path: P
     }
     # The run id comes from the incident id: kd-dns-inc-4711.
     output, code = prepare_recipe(cluster, pods, "kd-dns-inc-4711", recipe_command("dns", answers["kd_dns_names"]), tmp_path)
-    checks = [c for c in map(json.loads, output.splitlines()) if c["check"] != "summary"]
+    checks = [c for c in recipe_lines(list(map(json.loads, output.splitlines()))) if c["check"] != "summary"]
     app_log = tmp_path / "app.log"
     app_log.write_text(cri_log("listening on :8080\n"))
     for ns, pod in pods:  # KWOK has no log for a container unless told which file it is

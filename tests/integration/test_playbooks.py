@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from kubehelpers import Cluster, on_this_host, prepare_recipe, recipe_command, run_playbook
+from kubehelpers import Cluster, on_this_host, prepare_recipe, recipe_command, recipe_lines, run_playbook
 
 RUN_ID = "sweep-1"
 
@@ -83,7 +83,7 @@ def test_fleet_diagnostics_50_pods_3_namespaces_2_clusters(
     pods = create_fleet(cluster, ns, 50)
     names = ["localhost", "nothing-here.invalid"]
     output, code = prepare_recipe(cluster, pods, f"kd-dns-{RUN_ID}", recipe_command("dns", names), tmp_path)
-    real = [json.loads(line) for line in output.splitlines()]
+    real = recipe_lines([json.loads(line) for line in output.splitlines()])
     inventory = two_cluster_inventory(cluster, tmp_path, {"cluster-a": ns[:2], "cluster-b": ns[2:]})
     extra = {
         "kd_label_selector": "app=web", "kd_recipe": "dns", "kd_run_id": RUN_ID, "kd_dns_names": names,
@@ -94,6 +94,8 @@ def test_fleet_diagnostics_50_pods_3_namespaces_2_clusters(
     assert planned.returncode == 0, planned.stdout[-3000:]
     assert all(not any(c for c in debug_containers(cluster, n).values()) for n in ns)
     assert not (tmp_path / "out").exists()
+    # debugged_pods_info only reads: it runs in check mode too, and finds nothing left behind yet.
+    assert "0 pods carry debug containers (0 still running): restart" in planned.stdout, planned.stdout[-3000:]
 
     done = run_playbook("fleet_diagnostics.yml", extra, inventory=inventory)
     assert done.returncode == 0, done.stdout[-5000:]
@@ -111,8 +113,22 @@ def test_fleet_diagnostics_50_pods_3_namespaces_2_clusters(
     assert set(summary["by_namespace"]) == {f"cluster-a/{ns[0]}", f"cluster-a/{ns[1]}", f"cluster-b/{ns[2]}"}
     assert summary["by_namespace"][f"cluster-b/{ns[2]}"]["failed_checks"] == 16 * per_pod_failures
     assert {key.split("/")[0] for key in summary["by_node"]} == {"cluster-a", "cluster-b"}
+    # What the run left behind: every selected pod carries the recipe's container, for good (no kd_reason: no audit
+    # annotation, so who added it is unknown); the bare pods are to be deleted and recreated.
+    assert summary["debugged"] == {
+        "pods": 50, "containers": 50, "running": 0, "by_us": 0, "unknown": 50, "errors": [],
+        "by_cluster": {"cluster-a": {"pods": 34, "containers": 34, "running": 0}, "cluster-b": {"pods": 16, "containers": 16, "running": 0}},
+    }  # fmt: skip
+    assert {(row["cluster"], row["namespace"], row["pod"]) for row in summary["debugged_pods"]} == {
+        ("cluster-a" if n in ns[:2] else "cluster-b", n, p) for n, p in pods
+    }
+    first = summary["debugged_pods"][0]
+    assert (first["containers"], first["by"], first["running"]) == ([f"kd-dns-{RUN_ID}"], ["unknown"], [])
+    assert first["command"] == f"kubectl -n {first['namespace']} delete pod {first['pod']}"
     html = (tmp_path / "out" / f"fleet-{RUN_ID}" / "report.html").read_text()
     assert "<svg" in html and "nothing-here.invalid" in html
+    assert "<h2>Pods left carrying debug containers</h2>" in html
+    assert f"<code>kubectl -n {first['namespace']} delete pod {first['pod']}</code>" in html
     # Only the selected pods got a debug container, exactly one each.
     for n in ns:
         containers = debug_containers(cluster, n)
@@ -177,7 +193,7 @@ def test_incident_response_bundle(cluster: Cluster, namespace: str, tmp_path: Pa
         ]
         assert results[0]["output"] == [json.loads(line) for line in outputs[recipe].splitlines()]
     failed_dns = sum(
-        1 for c in report["recipes"]["dns"]["results"][0]["output"] if c["check"] != "summary" and not c["ok"]
+        1 for c in recipe_lines(report["recipes"]["dns"]["results"][0]["output"]) if c["check"] != "summary" and not c["ok"]
     )
     assert [(s["pod"], s["ready"], s["restarts"]) for s in report["summary"]] == [
         ("web-0", True, 0),

@@ -53,6 +53,7 @@ from kubehelpers import (
     Cluster,
     include_role,
     real_pod,
+    recipe_lines,
     run_tasks,
     wait_for,
 )
@@ -117,6 +118,10 @@ def assert_finished_on_the_real_node(record: dict[str, Any], container: str) -> 
         0,
     ), record
     assert record["parse_error"] is None and record["output"], record
+    # Every recipe runs bounded, and says so first: at niceness 10 (read by the script itself), for 100 s (capture: 360).
+    bounds = record["output"][0]["bounds"]
+    assert (bounds["nice"], bounds["niceness"], bounds["time_limit"]) == (10, 10, 360 if "capture" in container else 100), bounds
+    assert bounds["nice_by"] in ("nice", "renice") and bounds["time_limit_by"] in ("timeout", "watchdog"), bounds
 
 
 # --- dns ----------------------------------------------------------------------------------
@@ -138,7 +143,7 @@ def test_dns_role_asks_the_pod_networks_resolver(cluster: Cluster, namespace: st
 
     record = only(got["results"])
     assert_finished_on_the_real_node(record, "kd-dns-real1")
-    resolv, hit, miss, summary = record["output"]
+    resolv, hit, miss, summary = recipe_lines(record["output"])
     # The kubelet's resolv.conf: the node's resolver and the namespace's search domains.
     assert (resolv["check"], resolv["ok"]) == ("resolv_conf", True)
     assert resolv["nameservers"] == [node_ip(cluster)]
@@ -180,7 +185,7 @@ def test_network_role_checks_a_real_server(cluster: Cluster, namespace: str, tmp
     assert set(records) == {"client", "web"}
     for pod, record in records.items():
         assert_finished_on_the_real_node(record, "kd-network-real1")
-        by = {(c["check"], c["target"]): c for c in record["output"]}
+        by = {(c["check"], c["target"]): c for c in recipe_lines(record["output"])}
         ok_200 = by["http", checks[0]]
         assert (ok_200["ok"], ok_200["status"], ok_200["detail"]) == (True, 200, "HTTP 200"), (pod, ok_200)
         failing = by["http", checks[1]]
@@ -225,7 +230,7 @@ def test_processes_and_filesystem_roles_on_a_distroless_target(cluster: Cluster,
     proc = only(got["processes"])
     assert_finished_on_the_real_node(proc, "kd-processes-real1")
     assert proc["target_container"] == "api"
-    *processes, summary = proc["output"]
+    *processes, summary = recipe_lines(proc["output"])
     # Exactly the target's one process, the server as its image's user; the recipe's own sh and its children are left out.
     assert [(p["pid"], p["name"], p["cmdline"], p["uid"]) for p in processes] == [
         (1, "server", ["/server", "-listen", ":8080"], 65532)
@@ -237,7 +242,7 @@ def test_processes_and_filesystem_roles_on_a_distroless_target(cluster: Cluster,
 
     fs = only(got["filesystem"])
     assert_finished_on_the_real_node(fs, "kd-filesystem-real1")
-    by = {(c["check"], c["target"]): c for c in fs["output"]}
+    by = {(c["check"], c["target"]): c for c in recipe_lines(fs["output"])}
     passwd = by["file", "/etc/passwd"]
     assert (passwd["ok"], passwd["resolved"], passwd["size"], passwd["mode"], passwd["truncated"]) == (
         True, "/etc/passwd", len(SERVER_PASSWD), "0644", False
@@ -271,7 +276,7 @@ def test_jvm_role_dumps_the_deadlocked_jvm_with_jattach(cluster: Cluster, namesp
     record = only(got["results"])
     assert_finished_on_the_real_node(record, "kd-jvm-real1")
     assert record["target_container"] == "orders"
-    dump, histogram, summary = record["output"]
+    dump, histogram, summary = recipe_lines(record["output"])
     # The debug image has jattach and no JDK: the recipe falls back to it. The JVM is pid 1 of its container.
     assert (dump["check"], dump["target"], dump["tool"]) == ("thread_dump", "1", "jattach"), dump["detail"]
     assert (dump["ok"], dump["deadlocks"], dump["truncated"]) == (False, 1, False), dump["detail"]
@@ -301,7 +306,7 @@ def test_python_role_dumps_the_real_python_stack(cluster: Cluster, namespace: st
 
     record = only(got["results"])
     assert_finished_on_the_real_node(record, "kd-python-real1")
-    dump, summary = record["output"]
+    dump, summary = recipe_lines(record["output"])
     assert (dump["check"], dump["target"], dump["tool"], dump["ok"]) == ("stack_dump", "1", "py-spy", True), dump["detail"]
     [thread] = dump["threads"]
     frames = thread["frames"]
@@ -400,7 +405,7 @@ def test_capture_role_records_real_traffic_to_the_pod(cluster: Cluster, namespac
 
     record = only(got["results"])
     assert_finished_on_the_real_node(record, "kd-capture-real1")
-    captured, summary = record["output"]
+    captured, summary = recipe_lines(record["output"])
     assert (captured["check"], captured["target"], captured["ok"], captured["filter"]) == ("capture", "any", True, "tcp port 8080"), captured["detail"]
     assert summary["ok"] is True
     # The pcap landed on the controller, and it is the one the debug container took.
@@ -477,18 +482,23 @@ def test_incident_snapshot_of_a_pod_that_really_restarted(cluster: Cluster, name
     assert (row["restarts"], row["last_terminations"], row["ready"]) == (1, ["Error"], True)
     html = (bundle / "report.html").read_text()
     assert first[0] in html and second[0] in html
+    # Each recipe says how it was bounded, in the bundle's report; none was stopped.
+    md = (bundle / "report.md").read_text()
+    assert md.count("Bounds: time limit 100 s (watchdog), niceness 10 (renice).") == 2, md
+    assert html.count("<p>Bounds: time limit 100 s (watchdog), niceness 10 (renice).</p>") == 2
+    assert row["timed_out_recipes"] == [] and "stopped after" not in md
 
     # The recipes ran in the restarted container: its one process, and its /etc/hostname (the kubelet's).
     processes = only(report["recipes"]["processes"]["results"])
     assert_finished_on_the_real_node(processes, "kd-processes-inc-7-crashy-restarts")
-    assert [(p["pid"], p["cmdline"]) for p in processes["output"][:-1]] == [(1, ["sleep", "3600"])]
+    assert [(p["pid"], p["cmdline"]) for p in recipe_lines(processes["output"])[:-1]] == [(1, ["sleep", "3600"])]
     filesystem = only(report["recipes"]["filesystem"]["results"])
     assert_finished_on_the_real_node(filesystem, "kd-filesystem-inc-7-crashy-restarts")
-    [hostname] = [c for c in filesystem["output"] if c["check"] == "file"]
+    [hostname] = [c for c in recipe_lines(filesystem["output"]) if c["check"] == "file"]
     assert (hostname["ok"], base64.b64decode(hostname["content_base64"])) == (True, b"crashy\n")
     assert (bundle / "files" / namespace / "crashy" / "etc" / "hostname").read_bytes() == b"crashy\n"
     assert row["checks"] == sum(
-        len([c for c in r["output"] if c["check"] != "summary"]) for r in (processes, filesystem)
+        len([c for c in recipe_lines(r["output"]) if c["check"] != "summary"]) for r in (processes, filesystem)
     )
     after = cluster.core.read_namespaced_pod("crashy", namespace)
     assert {c.name: c.image for c in after.spec.ephemeral_containers} == {

@@ -41,30 +41,25 @@ from typing import Any
 import pytest
 
 from kubehelpers import (
-    ROOT,
     Cluster,
     cri_log,
     include_role,
     on_this_host,
     prepare_recipe,
     recipe_command,
+    recipe_lines,
     run_tasks,
     running_pod,
+    script_command,
     serve_logs,
 )
 
-PRELUDE = (ROOT / "roles" / "recipe" / "files" / "prelude.sh").read_text().rstrip()
 GREET = 'emit_check greet "$1" true "hello $1"\nemit_check refuse "$1" false "not today"\n'
 
 
 def per_pod(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Records without ``api``: that is the run's own request count (a rerun makes other requests), not the pod's."""
     return [{k: v for k, v in record.items() if k != "api"} for record in results]
-
-
-def script_command(script: str, name: str, args: list[str]) -> list[str]:
-    """The command the recipe role builds for a script of the user's (the file lookup strips the prelude's newline)."""
-    return ["sh", "-c", PRELUDE + "\n" + script, name, *args]
 
 
 def include_recipe(cluster: Cluster, **role_vars: Any) -> list[dict[str, Any]]:
@@ -107,7 +102,11 @@ def test_recipe_role_runs_a_script_in_every_selected_pod(cluster: Cluster, names
         {"check": "greet", "target": "world", "ok": True, "detail": "hello world"},
         {"check": "refuse", "target": "world", "ok": False, "detail": "not today"},
     ]
-    assert all(r["output"] == expected for r in done["results"])
+    assert all(recipe_lines(r["output"]) == expected for r in done["results"])
+    bounds = done["summary"]["bounds"]
+    # Run on this host (its coreutils timeout and nice), the run says how it was bounded in its first line.
+    assert all(r["output"][0] == {"bounds": bounds} for r in done["results"])
+    assert (bounds["time_limit"], bounds["nice"], bounds["niceness"]) == (100, 10, max(10, os.nice(0)))
     assert done["summary"] == {
         "recipe": "greet",
         "container": "kd-greet-run1",
@@ -116,6 +115,10 @@ def test_recipe_role_runs_a_script_in_every_selected_pod(cluster: Cluster, names
         "failed_checks": 2,
         "unfinished_pods": [],
         "unparsed_pods": [],
+        "timed_out_pods": [],
+        "stopped": [],
+        "bounds": bounds,
+        "bounds_text": f"time limit 100 s ({bounds['time_limit_by']}), niceness {bounds['niceness']} ({bounds['nice_by']})",
     }
     # The container really carries the command that was run here.
     for pod in pods:
@@ -179,13 +182,14 @@ def test_processes_and_filesystem_roles(cluster: Cluster, namespace: str, tmp_pa
         "api",
     )
     assert proc["output"] == [json.loads(line) for line in proc_out.splitlines()]
-    summary = proc["output"][-1]
-    assert summary["check"] == "summary" and summary["count"] == len(proc["output"]) - 1 > 0
-    assert all(isinstance(p["pid"], int) and isinstance(p["cmdline"], list) for p in proc["output"][:-1])
+    lines = recipe_lines(proc["output"])
+    summary = lines[-1]
+    assert summary["check"] == "summary" and summary["count"] == len(lines) - 1 > 0
+    assert all(isinstance(p["pid"], int) and isinstance(p["cmdline"], list) for p in lines[:-1])
 
     [fs] = got["filesystem"]
     assert fs["output"] == [json.loads(line) for line in fs_out.splitlines()]
-    [hostname] = [c for c in fs["output"] if c["check"] == "file"]
+    [hostname] = [c for c in recipe_lines(fs["output"]) if c["check"] == "file"]
     assert hostname["ok"] is True
     # The role wrote the file's content on the controller, byte for byte.
     fetched = tmp_path / "fetched" / namespace / "api" / hostname["resolved"].lstrip("/")
@@ -226,7 +230,7 @@ def test_capture_role_lands_the_pcap_on_the_controller(cluster: Cluster, namespa
         stop.set()
         worker.join(5)
         listener.close()
-    captured = json.loads(output.splitlines()[0])
+    [captured] = [line for line in map(json.loads, output.splitlines()) if line.get("check") == "capture"]
     assert captured["check"] == "capture" and captured["ok"] is True and captured["packets"] > 0, captured
 
     tasks = include_role(
@@ -236,7 +240,7 @@ def test_capture_role_lands_the_pcap_on_the_controller(cluster: Cluster, namespa
     )  # fmt: skip
     got = run_tasks(tmp_path, tasks, "capture_results")
     [record] = got["_list"]
-    assert record["output"][0]["sha256"] == captured["sha256"]
+    assert recipe_lines(record["output"])[0]["sha256"] == captured["sha256"]
     pcap = tmp_path / "pcaps" / namespace / "web.pcap"
     data = pcap.read_bytes()
     assert data == base64.b64decode(captured["pcap_base64"])
@@ -448,10 +452,10 @@ def test_inspection_roles_attach_to_the_target_process(cluster: Cluster, namespa
         "app", container, "terminated", 0, case.target
     )
     assert record["output"] == [json.loads(line) for line in output.splitlines()]
-    case.check(record["output"], pid)
-    assert first["summary"] == {
+    case.check(recipe_lines(record["output"]), pid)
+    assert {k: v for k, v in first["summary"].items() if k not in ("bounds", "bounds_text")} == {
         "recipe": role, "container": container, "pods": 1, "checks": case.checks, "failed_checks": case.failed_checks, "unfinished_pods": [],
-        "unparsed_pods": [],
+        "unparsed_pods": [], "timed_out_pods": [], "stopped": [],
     }  # fmt: skip
     assert first["actions"] == ["added"]
     [spec] = cluster.core.read_namespaced_pod("app", namespace).spec.ephemeral_containers
@@ -504,7 +508,7 @@ def test_network_role_checks_real_endpoints(cluster: Cluster, namespace: str, tm
     [record] = got["results"]
     assert (record["container"], record["state"], record["exit_code"]) == ("kd-network-net1", "terminated", code)
     assert record["output"] == expected
-    by_target = {(c["check"], c["target"]): c for c in record["output"]}
+    by_target = {(c["check"], c["target"]): c for c in recipe_lines(record["output"])}
     assert by_target["tcp", f"127.0.0.1:{port}"]["ok"] is True
     assert (by_target["http", checks[1]]["ok"], by_target["http", checks[1]]["status"]) == (True, 200)
     assert (by_target["http", checks[2]]["ok"], by_target["http", checks[2]]["status"]) == (False, 503)
@@ -512,7 +516,8 @@ def test_network_role_checks_real_endpoints(cluster: Cluster, namespace: str, tm
     listening = by_target["listening", "/proc/net/tcp"]["sockets"]
     assert {"proto": "tcp", "address": "127.0.0.1", "port": port} in listening
     assert record["output"][-1] == {"check": "summary", "target": "network", "ok": False, "detail": "2 of 4 checks passed"}
-    assert (got["summary"]["failed_checks"], got["summary"]["checks"]) == (2, len(expected))  # summary lines are not counted as failed
+    # Summary lines are not counted as failed, bounds lines not at all.
+    assert (got["summary"]["failed_checks"], got["summary"]["checks"]) == (2, len(recipe_lines(expected)))
     spec = cluster.core.read_namespaced_pod("web", namespace).spec.ephemeral_containers[0]
     assert (spec.name, spec.command) == ("kd-network-net1", command)
 

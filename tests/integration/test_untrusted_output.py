@@ -33,6 +33,7 @@ from kubehelpers import (
     include_role,
     patch_ephemeral,
     real_pod,
+    recipe_lines,
     run_lookup,
     run_task,
     run_tasks,
@@ -184,7 +185,8 @@ def test_hostile_output_stays_text_from_container_to_reports(cluster: Cluster, n
         # The info module's result, registered and used by later tasks.
         {"name": "Read it as a task", INFO: {**auth, "pod": [f"{namespace}/victim"], "container": ["kd-hostile-hostile"], "logs": True,
                                              "parse": "json_lines"}, "register": "info"},
-        {"name": "Use the registered text", "ansible.builtin.set_fact": {"from_info": "{{ info.pods[0].output[0].detail }}",
+        # The first line says how the run was bounded; the text is in the first check.
+        {"name": "Use the registered text", "ansible.builtin.set_fact": {"from_info": "{{ info.pods[0].output[1].detail }}",
                                                                          "from_logs": "{{ info.pods[0].logs }}"}},
         {"name": "Show it", "ansible.builtin.debug": {"msg": "{{ from_info }} {{ info.pods[0].parse_error }}"}},
         # The incident role: the processes recipe reads the victim's command line; the snapshot reads its log.
@@ -214,11 +216,13 @@ def test_hostile_output_stays_text_from_container_to_reports(cluster: Cluster, n
     # the facts made of it.
     [rec] = got["results"]
     assert (rec["state"], rec["exit_code"]) == ("terminated", 0), rec
-    assert rec["output"] == [
+    assert recipe_lines(rec["output"]) == [
         {"check": text, "target": text, "ok": False, "detail": text},
         {"check": "resolve", "target": "kubernetes.default.svc", "ok": True, "detail": ""},
     ]
-    assert rec["bad_lines"] == [{"line": 2, "text": f"not json: {text}"[:200], "error": NOT_JSON}]
+    assert set(rec["output"][0]) == {"bounds"}
+    # Line 1 is the bounds line, line 2 the first check.
+    assert rec["bad_lines"] == [{"line": 3, "text": f"not json: {text}"[:200], "error": NOT_JSON}]
     assert got["summary"]["unparsed_pods"] == ["victim"] and got["summary"]["failed_checks"] == 1
     [info] = got["info"]["pods"]
     assert (info["output"], info["bad_lines"]) == (rec["output"], rec["bad_lines"])

@@ -186,8 +186,12 @@ kd_last_line() {
 # status is 124, 137 or 143: see kd_timed_out). With coreutils or busybox "timeout SECS",
 # old busybox "timeout -t SECS", else a shell watchdog: kd_timeout_init probes which, on
 # the first call. Scripts that call kd_timeout only inside $(...) call kd_timeout_init
-# once beforehand, or every subshell would probe again.
-KD_TIMEOUT_STYLE=''
+# once beforehand, or every subshell would probe again. Under boot.sh the style it probed
+# comes in as KD_TIMEOUT_STYLE.
+case ${KD_TIMEOUT_STYLE-} in
+  std | busybox-old | watchdog) ;;
+  *) KD_TIMEOUT_STYLE='' ;;
+esac
 kd_timeout_init() {
   if have timeout && timeout 1 true >/dev/null 2>&1; then
     KD_TIMEOUT_STYLE=std
@@ -311,3 +315,73 @@ kd_target_pids() {
     KD_PIDS="$KD_PIDS$KD_NL$_kd_pid"
   done
 }
+
+# --- Bounds (boot.sh) -----------------------------------------------------------------
+
+# kd_tree PID SKIP: KD_TREE, the pids whose parent chain reaches PID without passing
+# through SKIP (PID's descendants, not SKIP's own). Builtins only, as kd_is_ours.
+kd_tree() {
+  KD_TREE=''
+  for _kw_d in /proc/[0-9]*; do
+    _kw_p=${_kw_d#/proc/} _kw_q=${_kw_d#/proc/} _kw_i=0
+    while [ "$_kw_i" -lt 64 ] && [ "$_kw_q" != "$2" ]; do
+      kd_ppid "$_kw_q"
+      case $_kd_ppid in
+        '' | 0) break ;;
+        "$1") KD_TREE="$KD_TREE $_kw_p"; break ;;
+      esac
+      _kw_q=$_kd_ppid _kw_i=$((_kw_i + 1))
+    done
+  done
+}
+
+# kd_watchdog: the time limit where the image has no timeout (KD_BOUND_TIME=watchdog).
+# Runs in the background as a child of the script, so that kd_is_ours counts it (and its
+# sleep) as the debug container's own. Every second it checks that the script still
+# runs, and leaves when it does not; after KD_TIME_LIMIT seconds it stops the script
+# and everything it started: TERM, then KILL to what is left 2 seconds later. It needs
+# sleep (boot.sh says none without it). boot.sh tells the stop from the status.
+kd_watchdog() {
+  _kw_n=0
+  while [ "$_kw_n" -lt "$KD_TIME_LIMIT" ]; do
+    sleep 1
+    kill -0 "$$" || exit 0
+    _kw_n=$((_kw_n + 1))
+  done
+  # This subshell's own pid: $$ is the script's.
+  read -r _kw_self _kw_rest </proc/self/stat
+  kd_tree "$$" "$_kw_self"
+  # shellcheck disable=SC2086 # one pid a word
+  kill -TERM "$$" $KD_TREE
+  sleep 2
+  # shellcheck disable=SC2086 # one pid a word
+  kill -KILL "$$" $KD_TREE
+  exit 0
+}
+
+# kd_niceness PID: _kd_ni, the niceness of PID (field 19 of /proc/PID/stat; empty when
+# unreadable). The name (field 2) may hold blanks and parentheses: skip past its last ')'.
+kd_niceness() {
+  _kd_ni=''
+  read -r _kd_st <"/proc/$1/stat" || return 0
+  # shellcheck disable=SC2086 # split into the fields on purpose
+  set -- ${_kd_st##*) }
+  [ $# -ge 17 ] && _kd_ni=${17}
+}
+
+# Under boot.sh: the first line says how this run is bounded, with the niceness this
+# shell really has; the summaries keep it apart from the checks.
+if [ -n "${KD_BOUND_TIME-}" ]; then
+  if [ "$KD_BOUND_TIME" = watchdog ] && kd_isnum "${KD_TIME_LIMIT-}"; then
+    kd_watchdog >/dev/null &
+  fi
+  kd_niceness "$$"
+  case ${_kd_ni#-} in '' | *[!0-9]*) _kd_ni=null ;; esac
+  kd_isnum "${KD_TIME_LIMIT-}" || KD_TIME_LIMIT=null
+  kd_isnum "${KD_NICE-}" || KD_NICE=null
+  printf '{"bounds":{"time_limit":%s,"time_limit_by":' "$KD_TIME_LIMIT"
+  json_str "$KD_BOUND_TIME"
+  printf ',"nice":%s,"nice_by":' "$KD_NICE"
+  json_str "${KD_BOUND_NICE-none}"
+  printf ',"niceness":%s}}\n' "$_kd_ni"
+fi

@@ -284,6 +284,9 @@ def option_values(entry: str, option: str, spec: Mapping[str, Any]) -> tuple[st.
         "limit_bytes": (st.integers(1, 2**40), st.one_of(COUNT, st.just(2**63))),
         "max_bytes": (st.integers(1, 2**30), st.one_of(COUNT, st.just(2**63))),
         "duration": (st.integers(1, 300), st.one_of(COUNT, st.integers(301, 10**6))),
+        # capture's must cover its duration (10 s by default) and 10 s more.
+        "time_limit": (st.integers(20 if recipe == "capture" else 1, 86400), st.one_of(COUNT, st.integers(86401, 10**9))),
+        "nice": (st.integers(0, 19), st.one_of(st.integers(max_value=-1), st.integers(20, 10**6), HUGE_INT, NUMBER_WORDS, st.floats())),
         "count": (st.integers(1, 10**6), COUNT),
         "pid": (st.integers(0, 2**22), NATURAL),
         "events_limit": (st.integers(0, 10**4), NATURAL),

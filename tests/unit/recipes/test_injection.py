@@ -46,7 +46,8 @@ import pytest
 import yaml
 from recipe_runner import BUSYBOX, ROLES, busybox_bin, host_path
 
-from ansible_collections.kubedebug.ephemeral.plugins.plugin_utils._recipes import split_list
+from ansible_collections.kubedebug.ephemeral.plugins.plugin_utils._recipes import kubelet_escape, split_list
+from ansible_collections.kubedebug.ephemeral.tests.kubelet import kubelet_argv
 from ansible_collections.kubedebug.ephemeral.tests.private_resolver import PrivateResolver, Unavailable, private_resolver
 from ansible_collections.kubedebug.ephemeral.tests.unit.api_objects import load_pod
 from ansible_collections.kubedebug.ephemeral.tests.unit.fake_apiserver import FakeCluster, _Server
@@ -111,6 +112,9 @@ def hostile(marks: Path) -> list[str]:
         "--",
         "{{ 7 * 7 }}",
         "%s%n",
+        # The kubelet's own expansion of a container's command: $(NAME) is a variable of the container, $$ is $.
+        "$(HOME)",
+        "$$",
     ]
 
 
@@ -318,11 +322,22 @@ def plans(tmp_path_factory: pytest.TempPathFactory) -> Plans:
     return Plans(marks, hostile(marks), {case.id: case for case in cases}, planned)
 
 
-def planned_argv(plans: Plans, case_id: str) -> list[str]:
+def planned_spec(plans: Plans, case_id: str) -> list[str]:
+    """The command the role put in the debug container's spec."""
     planned = plans.planned[case_id]
     assert planned.failed_task is None, f"{case_id}: {planned.failed_task} failed: {planned.msg}"
     assert planned.argv is not None, f"{case_id}: no debug container was planned"
     return planned.argv
+
+
+# Variables the debug container has, as a kubelet would substitute them for $(NAME) in its command.
+KUBELET_ENV = {"HOME": "/kubelet-substituted", "PATH": "/kubelet-substituted"}
+
+
+def planned_argv(plans: Plans, case_id: str) -> list[str]:
+    """The argv the debug container's process gets: the spec's command after the kubelet's expansion ($$ -> $,
+    $(NAME) -> the variable's value)."""
+    return kubelet_argv(planned_spec(plans, case_id), KUBELET_ENV)
 
 
 # --- running the planned argv, for real ----------------------------------------------------------------------------
@@ -494,11 +509,25 @@ def assert_operand(call: list[str], value: str) -> None:
 
 
 def expected_command(recipe: str, args: list[str]) -> list[str]:
-    """The command the recipe role gives a shipped recipe: the prelude and the script's text, then the arguments."""
+    """The command the recipe role gives a shipped recipe: the boot, its bounds (the role's default time limit and
+    niceness), the prelude and the script's text, then the arguments."""
     # As the recipe_plan action reads the files (trailing whitespace stripped).
+    boot = (ROLES / "recipe" / "files" / "boot.sh").read_text(encoding="utf-8").rstrip()
     prelude = (ROLES / "recipe" / "files" / "prelude.sh").read_text(encoding="utf-8").rstrip()
     script = (ROLES / "recipe" / "files" / f"{recipe}.sh").read_text(encoding="utf-8").rstrip()
-    return ["sh", "-c", prelude + "\n" + script, recipe, *args]
+    time_limit = "360" if recipe == "capture" else "100"
+    # Every $ doubled: the kubelet turns $$ back into $, and leaves no $(NAME) to replace with a variable's value.
+    return [kubelet_escape(arg) for arg in ["sh", "-c", boot, "kd-boot", time_limit, "10", prelude + "\n" + script, recipe, *args]]
+
+
+# Where the script's arguments start in that command: after sh -c BOOT kd-boot LIMIT NICE SCRIPT NAME.
+ARGS_AT = 8
+
+
+def checks(run: Run) -> list[dict[str, Any]]:
+    """The run's output lines but the bounds lines boot.sh and the prelude print."""
+    assert run.records and "bounds" in run.records[0], f"the first line does not say how the run was bounded: {run.records[:1]}"
+    return [record for record in run.records if "check" in record]
 
 
 # --- the proofs ------------------------------------------------------------------------------------------------------
@@ -511,19 +540,23 @@ def shell(request: pytest.FixtureRequest) -> str:
 
 def test_every_value_is_planned_as_one_argument(plans: Plans) -> None:
     values = plans.values
-    assert planned_argv(plans, "dns") == expected_command("dns", values)
-    assert planned_argv(plans, "dns-survey") == expected_command("dns", split_list("\n".join(values)))
+    assert planned_spec(plans, "dns") == expected_command("dns", values)
+    assert planned_spec(plans, "dns-survey") == expected_command("dns", split_list("\n".join(values)))
     checks = plans.cases["network"].options["recipe_checks"]
-    assert planned_argv(plans, "network") == expected_command("network", checks)
-    assert planned_argv(plans, "processes") == expected_command("processes", [])
+    assert planned_spec(plans, "network") == expected_command("network", checks)
+    assert planned_spec(plans, "processes") == expected_command("processes", [])
     paths = plans.cases["filesystem"].options["recipe_paths"]
-    assert planned_argv(plans, "filesystem") == expected_command("filesystem", ["--max-bytes", "65536", "--", *paths])
-    assert planned_argv(plans, "main")[3:] == ["probe", *values]
-    assert planned_argv(plans, "jvm") == expected_command("jvm", ["--pid", "4242", "--no-histogram"])
-    assert planned_argv(plans, "python") == expected_command("python", ["--pid", "4242"])
+    assert planned_spec(plans, "filesystem") == expected_command("filesystem", ["--max-bytes", "65536", "--", *paths])
+    assert planned_spec(plans, "jvm") == expected_command("jvm", ["--pid", "4242", "--no-histogram"])
+    assert planned_spec(plans, "python") == expected_command("python", ["--pid", "4242"])
     for index, value in enumerate(capture_filters(values)):
         bounds = ["--duration", "10", "--count", "1000", "--max-bytes", "5242880", "--interface", "any", "--"]
-        assert planned_argv(plans, f"capture-filter-{index}") == expected_command("capture", [*bounds, value])
+        assert planned_spec(plans, f"capture-filter-{index}") == expected_command("capture", [*bounds, value])
+    # What the process gets, through a kubelet that has HOME and PATH to substitute: each value exactly, "$(HOME)"
+    # and "$$" included.
+    assert "$(HOME)" in values and "$$" in values
+    assert planned_argv(plans, "main")[ARGS_AT - 1 :] == ["probe", *values]
+    assert planned_argv(plans, "dns")[ARGS_AT:] == values
 
 
 def test_input_that_must_not_reach_a_container_is_refused(plans: Plans) -> None:
@@ -541,9 +574,9 @@ def test_input_that_must_not_reach_a_container_is_refused(plans: Plans) -> None:
 @pytest.mark.parametrize("case_id", ["dns", "dns-survey"])
 def test_dns_names(plans: Plans, resolver: PrivateResolver, shell: str, tmp_path: Path, case_id: str) -> None:
     argv = planned_argv(plans, case_id)
-    names = argv[4:]
+    names = argv[ARGS_AT:]
     run = execute(argv, shell, tmp_path, resolver, plans.marks)
-    assert [record["target"] for record in run.records if record["check"] == "resolve"] == names
+    assert [record["target"] for record in checks(run) if record["check"] == "resolve"] == names
     if run.ran_stub["getent"]:
         looked_up = [name for name in names if name and name[0] not in "-+@"]
         assert [call[1:] for call in run.calls if call[0] == "getent"] == [["ahosts", name] for name in looked_up]
@@ -554,10 +587,10 @@ def test_dns_names(plans: Plans, resolver: PrivateResolver, shell: str, tmp_path
 @pytest.mark.parametrize("case_id", ["network", "network-survey"])
 def test_network_checks(plans: Plans, resolver: PrivateResolver, shell: str, tmp_path: Path, case_id: str) -> None:
     argv = planned_argv(plans, case_id)
-    checks = argv[4:]
+    specs = argv[ARGS_AT:]
     run = execute(argv, shell, tmp_path, resolver, plans.marks)
-    lines = [record for record in run.records if record["check"] in ("tcp", "http", "invalid")]
-    assert len(lines) == len(checks)
+    lines = [record for record in checks(run) if record["check"] in ("tcp", "http", "invalid")]
+    assert len(lines) == len(specs)
     nc_calls = [call for call in run.calls if call[0] == "nc"]
     tcp_by_nc = [line for line in lines if line["check"] == "tcp" and line["tool"] == "nc -z"]
     if run.ran_stub["nc"]:
@@ -580,9 +613,9 @@ def test_filesystem_paths(plans: Plans, resolver: PrivateResolver, shell: str, t
     argv = planned_argv(plans, "filesystem")
     paths = argv[argv.index("--") + 1 :]
     run = execute(argv, shell, tmp_path, resolver, plans.marks)
-    path_lines = [record for record in run.records if record["check"] in ("file", "dir")]
+    path_lines = [record for record in checks(run) if record["check"] in ("file", "dir")]
     assert [line["target"] for line in path_lines] == paths
-    summary = run.records[-1]
+    summary = checks(run)[-1]
     # The target is the namespace's pid 1 (the lowest pid not the recipe's own), not the pid in "--pid=999999999".
     assert summary["check"] == "summary" and summary["pid"] == 1, summary
     # --max-bytes=1 was a path, not the limit: this file comes back whole.
@@ -598,7 +631,7 @@ def test_filesystem_paths(plans: Plans, resolver: PrivateResolver, shell: str, t
 def test_filesystem_survey_paths(plans: Plans, resolver: PrivateResolver, shell: str, tmp_path: Path) -> None:
     argv = planned_argv(plans, "filesystem-survey")
     run = execute(argv, shell, tmp_path, resolver, plans.marks)
-    assert [r["target"] for r in run.records if r["check"] in ("file", "dir")] == argv[argv.index("--") + 1 :]
+    assert [r["target"] for r in checks(run) if r["check"] in ("file", "dir")] == argv[argv.index("--") + 1 :]
 
 
 def test_capture_filter(plans: Plans, resolver: PrivateResolver, shell: str, tmp_path: Path) -> None:
@@ -613,7 +646,7 @@ def test_capture_filter(plans: Plans, resolver: PrivateResolver, shell: str, tmp
         # Everything after -w FILE: "--" and the filter, one argument, whatever it holds.
         assert call[8:] == ["--", value]
         assert_operand(call, value)
-        assert run.records[0]["filter"] == value
+        assert checks(run)[0]["filter"] == value
 
 
 def test_main_script_args(plans: Plans, resolver: PrivateResolver, shell: str, tmp_path: Path) -> None:

@@ -115,6 +115,18 @@ def test_unparsed_output_is_listed_per_pod() -> None:
     ]
 
 
+def test_pods_the_time_limit_stopped_are_listed_and_bounds_lines_are_not_checks() -> None:
+    bounds = {"bounds": {"time_limit": 3, "time_limit_by": "watchdog", "nice": 10, "nice_by": "renice", "niceness": 10}}
+    stopped = {"bounds": {"timed_out": True, "time_limit": 3, "time_limit_by": "watchdog", "exit_code": 143, "elapsed": 3}}
+    records = [
+        record("eu", "shop", "web-0", "n", [bounds, check("api", False), stopped], exit_code=124),
+        record("eu", "shop", "web-1", "n", [bounds, check("api", True), SUMMARY_LINE], exit_code=0),
+    ]
+    got = fleet_summary(records, run_id="r", recipe="dns")
+    assert (got["checks"], got["failed_checks"], got["unfinished"]) == (2, 1, [])
+    assert got["timed_out"] == [{"cluster": "eu", "namespace": "shop", "pod": "web-0", "detail": "stopped after 3 s (recipe_time_limit)"}]
+
+
 def test_empty_fleet_is_json() -> None:
     got = fleet_summary([], run_id="r", recipe="dns", clusters=["eu"])
     assert json.loads(json.dumps(got)) == got

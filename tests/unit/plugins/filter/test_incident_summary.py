@@ -52,7 +52,7 @@ def test_rows() -> None:
     assert crashy == {
         "namespace": "shop", "pod": "crashy", "node": "node-a", "phase": "Running", "ready": False, "restarts": 3,
         "last_terminations": ["OOMKilled"], "warning_events": 2, "checks": 2, "failed_checks": 1,
-        "unfinished_recipes": ["network"], "unparsed_recipes": [], "error": None,
+        "unfinished_recipes": ["network"], "unparsed_recipes": [], "timed_out_recipes": [], "error": None,
     }  # fmt: skip
     assert (healthy["ready"], healthy["restarts"], healthy["checks"], healthy["failed_checks"], healthy["unfinished_recipes"]) == (True, 0, 1, 0, [])
 
@@ -62,6 +62,17 @@ def test_rows_name_the_recipes_whose_output_was_not_all_parsed() -> None:
     bad = {**rec("crashy", "terminated", [{"check": "tcp", "ok": False}]), "bad_lines": [{"line": 1, "text": "x", "error": "e"}]}
     [row] = incident_summary([CRASHY], recipes={"dns": results(partial), "network": results(bad), "processes": results(rec("crashy", "terminated", []))})
     assert (row["checks"], row["failed_checks"], row["unparsed_recipes"]) == (2, 1, ["dns", "network"])
+
+
+def test_rows_name_the_recipes_the_time_limit_stopped_and_leave_bounds_lines_out_of_the_checks() -> None:
+    bounds = {"bounds": {"time_limit": 3, "time_limit_by": "timeout", "nice": 10, "nice_by": "nice", "niceness": 10}}
+    stopped = {"bounds": {"timed_out": True, "time_limit": 3, "time_limit_by": "timeout", "exit_code": 124, "elapsed": 3}}
+    dns = rec("crashy", "terminated", [bounds, {"check": "resolve", "ok": True}, stopped])
+    # Cut before the boot's last line (limit_bytes): the exit status 124 of a bounded run says it all the same.
+    network = {**rec("crashy", "terminated", [bounds, {"check": "tcp", "ok": False}]), "exit_code": 124, "truncated": True}
+    processes = rec("crashy", "terminated", [bounds, {"check": "process", "ok": True}, {"check": "summary", "ok": True}])
+    [row] = incident_summary([CRASHY], recipes={"dns": results(dns), "network": results(network), "processes": results(processes)})
+    assert (row["checks"], row["failed_checks"], row["timed_out_recipes"]) == (3, 1, ["dns", "network"])
 
 
 @pytest.mark.parametrize(

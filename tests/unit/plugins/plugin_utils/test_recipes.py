@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ansible_collections.kubedebug.ephemeral.plugins.plugin_utils._recipes import (
+    boot_command,
     log_limit,
     recipe_failure,
     recipe_plan,
@@ -44,6 +45,18 @@ def test_good_input(recipe: str) -> None:
         ({"run_id": "r" * 58, "container": "mine"}, None),  # the run id only names a container that is not given
         ({"image": "busybox "}, "dns_image must name the debug image"),
         ({"wait_timeout": "x"}, "dns_wait_timeout must be 0 or more seconds (got x)"),
+        ({"time_limit": 1, "nice": 0}, None),
+        ({"time_limit": "86400", "nice": "19"}, None),
+        # The time limit does not have to be below the wait: a detached run, or one collected again later.
+        ({"time_limit": 600, "wait_timeout": 5}, None),
+        ({"time_limit": 0}, "dns_time_limit must be 1 to 86400 seconds, after which the recipe is stopped (got 0)"),
+        ({"time_limit": 86401}, "dns_time_limit must be 1 to 86400 seconds"),
+        ({"time_limit": "soon"}, 'dns_time_limit must be 1 to 86400 seconds, after which the recipe is stopped (got "soon")'),
+        ({"time_limit": True}, "dns_time_limit must be 1 to 86400 seconds"),
+        ({"time_limit": None}, "dns_time_limit must be 1 to 86400 seconds"),
+        ({"nice": -1}, "dns_nice must be a niceness of 0 (normal priority) to 19 (the lowest), as nice -n takes it (got -1)"),
+        ({"nice": 20}, "dns_nice must be a niceness of 0 (normal priority) to 19"),
+        ({"nice": "low"}, 'dns_nice must be a niceness of 0 (normal priority) to 19 (the lowest), as nice -n takes it (got "low")'),
     ],
 )  # fmt: skip
 def test_problems_name_the_option(change: dict[str, Any], problem: str | None) -> None:
@@ -108,9 +121,41 @@ def test_capture_reads_room_for_the_base64_pcap(max_bytes: int, limit: int) -> N
         ("jvm", {"pid": -1}, ["recipe_pid must be a process id, or 0 for every JVM"]),
         ("python", {"pid": -1}, ["recipe_pid must be a process id, or 0 for every Python process"]),
         ("filesystem", {"max_bytes": 0}, ["recipe_max_bytes must be at least 1 (got 0)"]),
+        ("capture", {"duration": 300, "time_limit": 309}, ["recipe_time_limit must be at least recipe_duration + 10 seconds, or the capture is stopped"]),
+        ("capture", {"duration": 300, "time_limit": 310}, []),
+        ("capture", {"duration": 300}, []),  # the default time limit covers the longest capture
+        ("capture", {"time_limit": 0}, ["recipe_time_limit must be 1 to 86400 seconds"]),
         ("main", {"name": "Greet", "script": " "}, ["recipe_name must be lower-case", "recipe_script is empty"]),
     ],
 )  # fmt: skip
 def test_recipe_checks(recipe: str, change: dict[str, Any], problems: list[str]) -> None:
     got = recipe_problems(recipe, {**CAPTURE, "wait_timeout": 420, **change})
     assert len(got) == len(problems) and all(g.startswith(p) for g, p in zip(got, problems, strict=True)), got
+
+
+@pytest.mark.parametrize(
+    ("recipe", "options", "bounds"),
+    [
+        ("dns", {}, (100, 10, False)),
+        ("capture", CAPTURE, (360, 10, False)),
+        ("dns", {"time_limit": "3", "nice": "0", "detach": "yes"}, (3, 0, True)),
+        ("main", {"name": "greet", "time_limit": 5, "nice": 19, "detach": False}, (5, 19, False)),
+    ],
+)  # fmt: skip
+def test_plan_bounds(recipe: str, options: dict[str, Any], bounds: tuple[int, int, bool]) -> None:
+    plan = recipe_plan(recipe, {**GOOD, **options})
+    assert (plan.time_limit, plan.nice, plan.detach) == bounds
+
+
+def test_boot_command_keeps_everything_positional() -> None:
+    """The boot, the bounds, the script and each argument are one argv element each: nothing is spliced into text."""
+    plan = recipe_plan("main", {**GOOD, "name": "greet", "args": ["a;b", "c d"], "time_limit": 7, "nice": 3})
+    assert boot_command("BOOT", plan, "SCRIPT") == ["sh", "-c", "BOOT", "kd-boot", "7", "3", "SCRIPT", "greet", "a;b", "c d"]
+
+
+def test_boot_command_is_escaped_for_the_kubelet() -> None:
+    """The kubelet turns $$ into $ and $(NAME) into the value of the container's variable NAME: every $ is doubled,
+    so that the container runs the script's $$ (its pid) and an argument $(HOME) as they were written."""
+    plan = recipe_plan("main", {**GOOD, "name": "greet", "args": ["$(HOME)", "$$", "a$b"]})
+    command = boot_command("echo $$", plan, 'echo "$1" $(id)')
+    assert command == ["sh", "-c", "echo $$$$", "kd-boot", "100", "10", 'echo "$$1" $$(id)', "greet", "$$(HOME)", "$$$$", "a$$b"]
