@@ -125,6 +125,11 @@ def test_pods_the_time_limit_stopped_are_listed_and_bounds_lines_are_not_checks(
     got = fleet_summary(records, run_id="r", recipe="dns")
     assert (got["checks"], got["failed_checks"], got["unfinished"]) == (2, 1, [])
     assert got["timed_out"] == [{"cluster": "eu", "namespace": "shop", "pod": "web-0", "detail": "stopped after 3 s (recipe_time_limit)"}]
+    html = render_report(got)
+    section = html[html.index("<h2>Pods whose recipe was stopped by its time limit</h2>") : html.index("<h2>All failures</h2>")]
+    assert "<td>eu/shop/web-0</td><td>stopped after 3 s (recipe_time_limit)</td>" in section and "web-1" not in section
+    untimed = render_report(fleet_summary(records[1:], run_id="r", recipe="dns"))
+    assert "stopped by its time limit" not in untimed
 
 
 def test_empty_fleet_is_json() -> None:
