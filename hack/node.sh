@@ -81,7 +81,9 @@ pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 start_bg() { # name, command...: start detached, pid in $NODE/pids/<name>.pid, log in $NODE/logs/<name>.log
   local name=$1; shift
-  setsid "$@" >>"$NODE/logs/$name.log" 2>&1 < /dev/null &
+  # 9>&-: not the lock of "up" (fd 9), which the daemons would otherwise hold for as long as they run, so that every
+  # later "up" or "down" waited for it for ever.
+  setsid "$@" >>"$NODE/logs/$name.log" 2>&1 < /dev/null 9>&- &
   echo $! > "$NODE/pids/$name.pid"
 }
 
