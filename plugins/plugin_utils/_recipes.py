@@ -176,6 +176,8 @@ def _run_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
     for option in ("parallel", "limit_bytes"):
         if option in options:
             problems += _at_least(options, o, option, 1, "must be at least 1")
+    if "canary" in options:
+        problems += _at_least(options, o, "canary", 0, "must be 0 (no canary) or a number of pods")
     return problems + _bounds_problems(options, o)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from kubehelpers import BUSYBOX_IMAGE, REAL_NODE, Cluster, real_pod, run_task
+from kubehelpers import BUSYBOX_IMAGE, REAL_NODE, Cluster, real_pod, run_task, run_tasks
 
 pytestmark = [pytest.mark.real_node, pytest.mark.usefixtures("real_node")]
 
@@ -133,3 +133,31 @@ def test_copy_env_gives_the_debug_container_the_targets_environment(cluster: Clu
     assert result.get("failed") is not True and result["pods"][0]["state"]["exit_code"] == 0, result
     log = cluster.kubectl_run("logs", "-n", namespace, "app", "-c", "envdump").stdout.strip()
     assert log == "PLAIN=plain-value POD=app FROM_MAP=mapped EXTRA=given"
+
+
+def test_the_recipe_roles_canary_keeps_a_bad_image_to_one_pod(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    for name in ("web-0", "web-1"):
+        real_pod(cluster, namespace, name, [SLEEPER], metadata={"labels": {"app": "web"}})
+    role_vars = {
+        "recipe_auth": {"kubeconfig": cluster.kubeconfig},
+        "recipe_name": "greet",
+        "recipe_script": 'emit_check greet "$1" true "hello $1"',
+        "recipe_args": ["world"],
+        "recipe_namespace": namespace,
+        "recipe_label_selector": "app=web",
+        "recipe_run_id": "canary1",
+        "recipe_image": ABSENT_IMAGE,
+        "recipe_canary": 1,
+        "recipe_wait_timeout": 60,
+    }
+    tasks = [
+        {
+            "block": [{"name": "Run the recipe", "ansible.builtin.include_role": {"name": "kubedebug.ephemeral.recipe"}, "vars": role_vars}],
+            "rescue": [{"name": "Keep the failure", "ansible.builtin.set_fact": {"failure": "{{ ansible_failed_result }}"}}],
+        }
+    ]
+    failure = run_tasks(tmp_path, tasks, "failure")
+    assert failure["failed"] is True and "1 were not tried: canary pod" in failure["msg"], failure.get("msg")
+    assert "ErrImagePull" in failure["msg"] or "ImagePullBackOff" in failure["msg"], failure["msg"]
+    carried = {name: ephemeral_names(cluster, namespace, name) for name in ("web-0", "web-1")}
+    assert sorted(carried.values()) == [[], ["kd-greet-canary1"]], carried

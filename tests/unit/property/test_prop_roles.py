@@ -289,6 +289,7 @@ def option_values(entry: str, option: str, spec: Mapping[str, Any]) -> tuple[st.
         "nice": (st.integers(0, 19), st.one_of(st.integers(max_value=-1), st.integers(20, 10**6), HUGE_INT, NUMBER_WORDS, st.floats())),
         "count": (st.integers(1, 10**6), COUNT),
         "pid": (st.integers(0, 2**22), NATURAL),
+        "canary": (st.integers(0, 10**6), NATURAL),
         "events_limit": (st.integers(0, 10**4), NATURAL),
         "tail_lines": (st.integers(1, 10**6), st.one_of(COUNT, st.just(2**63))),
         "names": (str_lists(st.from_regex(r"\A[a-z0-9.-]{1,30}\Z")), st.one_of(ANY_TEXT, st.dictionaries(ANY_TEXT, HOSTILE, max_size=2))),

@@ -126,6 +126,8 @@ def test_capture_reads_room_for_the_base64_pcap(max_bytes: int, limit: int) -> N
         ("capture", {"duration": 300}, []),  # the default time limit covers the longest capture
         ("capture", {"time_limit": 0}, ["recipe_time_limit must be 1 to 86400 seconds"]),
         ("main", {"name": "Greet", "script": " "}, ["recipe_name must be lower-case", "recipe_script is empty"]),
+        ("dns", {"canary": -1}, ["recipe_canary must be 0 (no canary) or a number of pods (got -1)"]),
+        ("dns", {"canary": 2}, []),
     ],
 )  # fmt: skip
 def test_recipe_checks(recipe: str, change: dict[str, Any], problems: list[str]) -> None:
