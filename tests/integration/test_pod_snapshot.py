@@ -55,7 +55,8 @@ HANDLER = (
 )
 CURRENT_COMMAND = [sys.executable, "-c", HANDLER]
 # The previous instance: killed with SIGKILL, as the kernel's OOM killer does.
-PREVIOUS_COMMAND = ["sh", "-c", 'echo "loading 3 shards into memory"; kill -KILL $$']
+# As a pod spec must write it: the kubelet turns $$ into $ in a container's command (real_run does the same).
+PREVIOUS_COMMAND = ["sh", "-c", 'echo "loading 3 shards into memory"; kill -KILL $$$$']
 SIDECAR_COMMAND = ["ls", "/nonexistent"]
 
 
