@@ -65,6 +65,18 @@ plain_ansible_lint() {
 }
 run ansible-lint plain_ansible_lint
 run mypy mypy_plugins
+# The fragments waiting for the next release and the released history it renders into CHANGELOG.rst.
+changelog_lint() {
+    "$bin/antsibull-changelog" lint && "$bin/antsibull-changelog" lint-changelog-yaml changelogs/changelog.yaml || return 1
+    # CHANGELOG.rst is what changelog.yaml renders to (edited through the YAML, never by hand).
+    local rendered
+    rendered=$(mktemp) || return 1
+    "$bin/antsibull-changelog" generate --output "$rendered" && diff -u CHANGELOG.rst "$rendered"
+    local rc=$?
+    rm -f -- "$rendered" changelogs/.plugin-cache.yaml
+    return "$rc"
+}
+run changelog changelog_lint
 run shellcheck shellcheck_all
 run "import graph" "$bin/python" "$ROOT/hack/import-graph.py"
 
