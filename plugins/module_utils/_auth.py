@@ -24,7 +24,7 @@ import os
 import re
 import traceback
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -396,19 +396,25 @@ def auth_from_module(module: _ModuleLike) -> dict[str, Any]:
     return auth
 
 
-def auth_from_plugin(plugin: _PluginLike) -> dict[str, Any]:
+def auth_from_plugin(plugin: _PluginLike, direct: Collection[str] = ()) -> dict[str, Any]:
     """:func:`resolve_auth` for a plugin whose options come from the auth doc fragments.
 
-    Call after ``plugin.set_options(...)``.
+    Call after ``plugin.set_options(...)``; ``direct`` names the options (or aliases) it was given directly there.
     """
     params: dict[str, Any] = {}
     get_origin = getattr(plugin, "get_option_and_origin", None)
     for option in AUTH_ARG_SPEC:
         try:
-            if get_origin is not None:
-                value, origin = get_origin(option)
-            else:
-                value, origin = plugin.get_option(option), None
+            value, origin = plugin.get_option(option), None
+            given = option in direct or any(alias in direct for alias in AUTH_ARG_SPEC[option].get("aliases", ()))
+            if get_origin is not None and not given:
+                # ansible-core 2.16 and 2.17 work the origin out again from the configuration alone, blind to the
+                # options set_options was given: (None, "default") for a lookup's kubeconfig= keyword, or the env
+                # var's value and origin when one is set too. The value is get_option's; an origin counts only for
+                # the value it came with, and never for an option given directly.
+                origin_value, origin = get_origin(option)
+                if origin_value != value:
+                    origin = None
         except KeyError as err:
             raise KubedebugError(
                 f"Plugin does not declare the connection option {option}; "

@@ -58,6 +58,8 @@ class KubedebugLookupBase(LookupBase):
     # The credentials of the last client() (options, K8S_AUTH_*, kubeconfig): a lookup has no
     # no_log, so run_manager masks them itself in everything it returns, shows or raises.
     _secrets: frozenset[str] = frozenset()
+    # The keywords of the call: the options given directly (auth_from_plugin takes no environment origin for them).
+    _direct: frozenset[str] = frozenset()
 
     def load_options(self, variables: dict[str, Any] | None, direct: dict[str, Any]) -> None:
         """``set_options`` first, as every lookup must: then ``get_option`` sees variables, env and keywords.
@@ -81,10 +83,11 @@ class KubedebugLookupBase(LookupBase):
         # Through the class: mypy exempts ansible-core's unannotated set_options (untyped_calls_exclude) only
         # when the receiver is ansible's own type, not a subclass of it.
         LookupBase.set_options(self, var_options=variables, direct=direct)
+        self._direct = frozenset(str(key) for key in direct)
 
     def client(self) -> EphemeralClient:
         """The Kubernetes client for the lookup's connection options (doc fragment ``kubedebug.ephemeral.auth``)."""
-        auth = auth_from_plugin(self)
+        auth = auth_from_plugin(self, self._direct)
         api_client = create_api_client(auth)
         self._secrets = frozenset(auth_secrets(auth) | client_secrets(api_client))
         return EphemeralClient(api_client, **client_options(auth))

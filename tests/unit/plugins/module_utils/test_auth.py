@@ -304,6 +304,46 @@ def test_auth_from_plugin_parses_env_like_modules_do(monkeypatch: pytest.MonkeyP
     assert auth["proxy_headers"] == {"user_agent": "kd/1.0"}
 
 
+class ConfigOnlyOrigins:
+    """A plugin as ansible-core 2.16 and 2.17 have it: get_option_and_origin works the value and origin out again from
+    the configuration (env vars, defaults) alone, blind to the options set_options was given."""
+
+    def __init__(self, options: dict[str, Any], environ: dict[str, str]) -> None:
+        self._options = options
+        self._environ = environ
+
+    def get_option(self, option: str, hostvars: dict[str, object] | None = None) -> Any:
+        return self._options.get(option)
+
+    def get_option_and_origin(self, option: str, hostvars: dict[str, object] | None = None) -> tuple[Any, str]:
+        for name in env_var_names(option):
+            if name in self._environ:
+                value: Any = self._environ[name]
+                if AUTH_ARG_SPEC[option].get("type") == "bool":
+                    value = value.lower() in ("1", "true", "yes", "on")
+                return value, f"env: {name}"
+        return None, "default"
+
+
+def test_auth_from_plugin_direct_options_on_ansible_core_2_16(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("")
+    # A keyword the configuration knows nothing of: its value, not the configuration's None (no kubeconfig found).
+    plugin = ConfigOnlyOrigins({"kubeconfig": str(kubeconfig)}, {})
+    assert auth_from_plugin(plugin, {"kubeconfig", "container"})["kubeconfig"] == str(kubeconfig)
+    assert auth_from_plugin(plugin)["kubeconfig"] == str(kubeconfig)  # its value is not the configuration's: not from env
+    # A keyword that an env var sets to the same value: still the keyword's (env "off" would mean TLS on).
+    monkeypatch.setenv("K8S_AUTH_VERIFY_SSL", "off")
+    environ = {"K8S_AUTH_VERIFY_SSL": "off", "K8S_AUTH_CONTEXT": "env-context"}
+    plugin = ConfigOnlyOrigins({"validate_certs": False}, environ)
+    assert auth_from_plugin(plugin, {"verify_ssl"})["validate_certs"] is False
+    # Not given: the env var's, parsed the way the modules parse it.
+    monkeypatch.setenv("K8S_AUTH_CONTEXT", "env-context")
+    plugin = ConfigOnlyOrigins({"validate_certs": False, "context": "env-context"}, environ)
+    auth = auth_from_plugin(plugin)
+    assert (auth["validate_certs"], auth["context"]) == (True, "env-context")
+
+
 def test_auth_from_plugin_without_the_fragments_is_a_kubedebug_error() -> None:
     class Bare:
         def get_option(self, option: str, hostvars: dict[str, object] | None = None) -> Any:
