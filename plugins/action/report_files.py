@@ -70,7 +70,10 @@ def check_arguments(args: Mapping[str, Any]) -> tuple[str, dict[str, str], int, 
         if not isinstance(content, str):
             raise AnsibleActionFail(f"report_files: the content of {name} must be a string, got {type(content).__name__} (use to_nice_json for data)")
         checked[name] = content
-    return os.path.expanduser(dest), checked, _mode(args.get("mode", "0644"), "mode"), _mode(args.get("directory_mode", "0755"), "directory_mode")
+    # Absolute, so the result (and the playbook's message) says where the files are: a relative dest is taken from the
+    # directory ansible-playbook runs in, as a relative path on the controller always was.
+    absolute = os.path.abspath(os.path.expanduser(dest))
+    return absolute, checked, _mode(args.get("mode", "0644"), "mode"), _mode(args.get("directory_mode", "0755"), "directory_mode")
 
 
 def _read(path: str) -> bytes | None:

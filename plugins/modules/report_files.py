@@ -40,6 +40,7 @@ options:
   dest:
     description:
       - The directory the files are written into; created with its parents when missing.
+      - A relative path is taken from the directory C(ansible-playbook) runs in (not the playbook's directory).
     type: path
     required: true
   files:
@@ -66,7 +67,7 @@ seealso:
 EXAMPLES = r"""
 - name: Write summary.json and report.html
   kubedebug.ephemeral.report_files:
-    dest: "{{ playbook_dir }}/fleet/fleet-{{ kd_run_id }}"
+    dest: "kubedebug-reports/fleet/fleet-{{ kd_run_id }}"
     files:
       summary.json: "{{ kd_fleet_summary | to_nice_json(indent=2) }}\n"
       report.html: "{{ lookup('ansible.builtin.template', 'fleet_report.html.j2') }}"
@@ -74,7 +75,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 dest:
-  description: The directory, with V(~) expanded.
+  description: The directory as an absolute path on the controller, with V(~) expanded.
   returned: always
   type: str
 files:

@@ -9,6 +9,7 @@ The ``recipe_plan`` and ``incident_plan`` actions and the filters are thin front
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -440,10 +441,21 @@ def incident_failure(problems: Sequence[str]) -> str:
     return f"{INCIDENT_PREFIX}: {'; '.join(problems)}"
 
 
-def incident_plan(options: Mapping[str, Any]) -> IncidentPlan:
-    """The run id and bundle directory, for input ``incident_problems`` accepted."""
+def controller_dir(path: str, cwd: str | None = None) -> str:
+    """``path`` as an absolute path on the controller: ``~`` expanded, a relative path taken from ``cwd``, by default
+    the working directory of ``ansible-playbook`` (the controller's plugins run in its processes, which keep it).
+
+    Never the playbook's directory: that is inside the collection when the playbook runs from an installed one, and
+    an installed collection (an execution environment's) may be read-only.
+    """
+    return os.path.normpath(os.path.join(os.getcwd() if cwd is None else cwd, os.path.expanduser(path)))
+
+
+def incident_plan(options: Mapping[str, Any], cwd: str | None = None) -> IncidentPlan:
+    """The run id and bundle directory (absolute: ``dest`` is taken from ``cwd``, see ``controller_dir``), for input
+    ``incident_problems`` accepted."""
     run_id = incident_run_id(options)
-    return IncidentPlan(run_id=run_id, bundle=f"{_text(options, 'dest')}/{run_id}")
+    return IncidentPlan(run_id=run_id, bundle=os.path.join(controller_dir(_text(options, "dest"), cwd), run_id))
 
 
 # Summaries of the records of the ephemeral_results lookup (one per pod, "output" the list of checks).

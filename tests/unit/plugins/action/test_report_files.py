@@ -121,6 +121,14 @@ def test_arguments_are_read() -> None:
     )
 
 
+def test_a_relative_dest_is_taken_from_the_working_directory_and_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ansible-playbook's working directory: never the playbook's (it may be inside a read-only installed collection).
+    monkeypatch.chdir(tmp_path)
+    assert check_arguments({"dest": "kubedebug-reports/fleet/fleet-1", "files": FILES})[0] == str(tmp_path / "kubedebug-reports" / "fleet" / "fleet-1")
+    assert check_arguments({"dest": "./out/../out2/", "files": FILES})[0] == str(tmp_path / "out2")
+    assert check_arguments({"dest": "/srv/reports/x/", "files": FILES})[0] == "/srv/reports/x"
+
+
 def test_dest_that_is_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "out").write_text("")
     with pytest.raises(AnsibleActionFail, match="dest .*/out exists and is not a directory: choose another output directory"):
@@ -145,7 +153,7 @@ def collections_path() -> str:
     )
 
 
-def run_play(tmp_path: Path, dest: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def run_play(tmp_path: Path, dest: Path | str, *args: str, cwd: Path | None = None) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     (tmp_path / "report.html.j2").write_text("<p>{{ pods }} pods of {{ '{{' }} hostile }}</p>\n")
     play = [{
         "hosts": "localhost", "gather_facts": False, "vars": {"pods": 10},
@@ -162,7 +170,7 @@ def run_play(tmp_path: Path, dest: Path, *args: str) -> tuple[subprocess.Complet
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play, sort_keys=False))
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": collections_path(), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
     cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", "-c", "local", *args, str(tmp_path / "play.yml")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc, json.loads((tmp_path / "result.json").read_text())
 
@@ -181,3 +189,14 @@ def test_the_task_in_check_mode_with_diff_then_for_real_then_again(tmp_path: Pat
 
     _proc, again = run_play(tmp_path, dest, "--diff")
     assert not again["changed"] and again["changed_files"] == []
+
+
+def test_the_task_with_a_relative_dest_writes_under_the_working_directory_of_ansible_playbook(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    _proc, done = run_play(tmp_path, "reports/fleet-1", cwd=work)
+    dest = work / "reports" / "fleet-1"
+    assert done["dest"] == str(dest)  # absolute: the playbooks show it
+    assert done["files"] == [str(dest / "summary.json"), str(dest / "report.html")]
+    assert json.loads((dest / "summary.json").read_text()) == {"pods": 10}
+    assert not (tmp_path / "reports").exists()  # not beside the playbook

@@ -8,6 +8,7 @@ The messages as users see them, through the role, are tested in tests/unit/test_
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -15,6 +16,7 @@ import pytest
 from ansible.plugins.filter.core import regex_replace
 
 from ansible_collections.kubedebug.ephemeral.plugins.plugin_utils._recipes import (
+    controller_dir,
     incident_failure,
     incident_plan,
     incident_problems,
@@ -68,6 +70,27 @@ def test_good_input() -> None:
     plan = incident_plan(GOOD)
     assert (plan.run_id, plan.bundle) == ("inc-4711", "/tmp/incidents/inc-4711")
     assert incident_plan({**GOOD, "run_id": "mine"}).run_id == "mine"
+
+
+@pytest.mark.parametrize(
+    ("dest", "bundle"),
+    [
+        ("kubedebug-reports/incidents", "/home/oncall/work/kubedebug-reports/incidents/inc-4711"),
+        ("./out/", "/home/oncall/work/out/inc-4711"),
+        ("../elsewhere", "/home/oncall/elsewhere/inc-4711"),
+        ("/srv/incidents/", "/srv/incidents/inc-4711"),
+    ],
+)
+def test_the_bundle_is_absolute_a_relative_dest_taken_from_the_working_directory(dest: str, bundle: str) -> None:
+    assert incident_plan({**GOOD, "dest": dest}, cwd="/home/oncall/work").bundle == bundle
+
+
+def test_controller_dir_defaults_to_the_process_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", "/home/oncall")
+    assert controller_dir("kubedebug-reports/incidents") == str(tmp_path / "kubedebug-reports" / "incidents")
+    assert controller_dir("~/incidents") == "/home/oncall/incidents"
+    assert incident_plan({**GOOD, "dest": "kubedebug-reports/incidents"}).bundle == str(tmp_path / "kubedebug-reports" / "incidents" / "inc-4711")
 
 
 @pytest.mark.parametrize(
