@@ -3,6 +3,10 @@
 #
 #   hack/venv.sh stable   Python 3.11, ansible-core 2.19, kubernetes 32
 #   hack/venv.sh latest   Python 3.13, ansible-core 2.21, kubernetes 37 (+ ansible-lint)
+#   hack/venv.sh floor    Python 3.11, the oldest ansible-core (meta/runtime.yml requires_ansible)
+#                         and kubernetes client the collection claims; nothing else (no pytest): the
+#                         clean controller tests/integration/test_installed_collection.py installs
+#                         the built collection into and runs ansible-playbook from, by path
 #
 # The venv lives in .cache/venv/<profile>. pip runs only when the stamp file
 # in the venv does not match the requirements file (tests/requirements-<profile>.txt)
@@ -14,7 +18,7 @@ set -euo pipefail
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-    echo "usage: $0 stable|latest" >&2
+    echo "usage: $0 stable|latest|floor" >&2
     exit 2
 }
 
@@ -23,6 +27,7 @@ profile=$1
 case "$profile" in
     stable) pyver=3.11 ;;
     latest) pyver=3.13 ;;
+    floor) pyver=3.11 ;;
     *) usage ;;
 esac
 
