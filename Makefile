@@ -6,7 +6,7 @@ CONTROLLERS ?= stable latest
 INTEGRATION_CONTROLLERS ?= stable latest
 export CONTROLLERS INTEGRATION_CONTROLLERS
 
-.PHONY: help test stress lint sanity unit integration binaries cluster-up cluster-down demo bench
+.PHONY: help test stress lint sanity unit integration binaries cluster-up cluster-down demo bench docs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -40,5 +40,9 @@ cluster-down: ## stop the local cluster and everything it started
 
 demo: ## start the cluster, deploy the sample workload, run the incident playbook on it
 	@bash hack/demo.sh
+
+docs: ## build the docs site into .cache/docs/build/html
+	@bash hack/docs.sh
+
 bench: ## benchmarks vs kubectl and a minimal client (BENCH=fleet_add, fleet_recipe or fleet_scale: only that one; BENCH_ARGS=--large: 5,000 pods)
 	@bash bench/run.sh $(BENCH) $(BENCH_ARGS)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and CI run it:
-#   lint -> sanity and unit tests on both controllers -> integration tests on the
+#   lint -> sanity and unit tests on both controllers -> docs site -> integration tests on the
 #   controllers in $INTEGRATION_CONTROLLERS against the embedded local cluster.
 # The cluster is started once and, if this run started it, stopped at the end.
 set -euo pipefail
@@ -25,9 +25,13 @@ stop_build() { kill -- "-$build_pid" 2>/dev/null || true; }
 trap stop_build EXIT
 
 for c in $CONTROLLERS; do step "virtualenv: $c"; bash hack/venv.sh "$c"; done
+# The clean venv of the oldest claimed ansible-core (meta/runtime.yml), for the installed-tarball test.
+step "virtualenv: floor"; bash hack/venv.sh floor
 step "lint"; bash hack/lint.sh
 for c in $CONTROLLERS; do step "sanity: $c"; bash hack/sanity.sh "$c"; done
 for c in $CONTROLLERS; do step "unit: $c"; bash hack/unit.sh "$c"; done
+# The docs site: lint-collection-docs, antsibull-docs + Sphinx with warnings as errors, a page for every plugin and role.
+step "docs"; bash hack/docs.sh --test
 
 step "waiting for the control plane and node build"
 if ! wait "$build_pid"; then

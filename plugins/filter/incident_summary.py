@@ -53,7 +53,7 @@ _value:
       description: The recipes whose output in this pod was not all parsed (lines that are not JSON, or a cut last line).
       type: list
       elements: str
-    error: {description: What could not be read of the pod, or null., type: str}
+    error: {description: "What could not be read of the pod, or null.", type: str}
 """
 
 from typing import Any
