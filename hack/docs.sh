@@ -23,7 +23,6 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 SITE_TITLE="kubedebug.ephemeral"
 SITE_URL="https://kubedebug.github.io/ephemeral/"
-pyver=3.11
 
 usage() {
     echo "usage: $0 [--test] [--out DIR]" >&2
@@ -60,54 +59,8 @@ touch -- "$mark"
 mkdir -p -- "$out"
 out=$(cd -- "$out" && pwd)
 
-# --- 1. The venv. ---------------------------------------------------------------------------
-# Like hack/venv.sh: the newest pyenv Python 3.11, else python3.11 on PATH; pip runs only when
-# the stamp (requirements and interpreter) differs.
-find_python() {
-    local cand prefix
-    local -a cands=()
-    if command -v pyenv >/dev/null 2>&1 && prefix=$(pyenv prefix "$pyver" 2>/dev/null); then
-        cands+=("$prefix/bin/python$pyver")
-    fi
-    while IFS= read -r prefix; do
-        cands+=("$prefix/bin/python$pyver")
-    done < <(printf '%s\n' "${PYENV_ROOT:-$HOME/.pyenv}/versions/$pyver".* | sort -V -r)
-    if cand=$(command -v "python$pyver" 2>/dev/null); then
-        cands+=("$cand")
-    fi
-    for cand in "${cands[@]}"; do
-        if [[ -x "$cand" ]] && "$cand" -c "import sys; sys.exit('%d.%d' % sys.version_info[:2] != '$pyver')" 2>/dev/null; then
-            "$cand" -c 'import os, sys; print(os.path.realpath(sys.executable))'
-            return 0
-        fi
-    done
-    return 1
-}
-
-req="$ROOT/tests/requirements-docs.txt"
-python=$(find_python) || { kd_log "no Python $pyver found (pyenv or python$pyver on PATH)"; exit 1; }
-venv="$ROOT/.cache/venv/docs"
-stamp="$venv/.requirements.sha256"
-want=$( { sha256sum <"$req"; echo "$python"; "$python" -VV; } | sha256sum | cut -d' ' -f1)
-if [[ -d "$venv" && "$(cat "$venv/.base-python" 2>/dev/null)" != "$python" ]]; then
-    kd_log "venv interpreter changed, recreating $venv"
-    rm -rf -- "$venv"
-fi
-if [[ ! -x "$venv/bin/python" ]]; then
-    kd_log "creating $venv with $python"
-    rm -rf -- "$venv"
-    "$python" -m venv "$venv"
-    echo "$python" >"$venv/.base-python"
-fi
-if [[ "$(cat "$stamp" 2>/dev/null)" == "$want" ]]; then
-    kd_log "venv up to date ($req)"
-else
-    kd_log "installing $req"
-    rm -f -- "$stamp"
-    "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req" >&2
-    "$venv/bin/python" -m pip check >&2
-    echo "$want" >"$stamp"
-fi
+# --- 1. The venv (hack/venv.sh docs). -------------------------------------------------------
+venv=$(bash "$ROOT/hack/venv.sh" docs | tail -n 1)
 
 # antsibull-docs runs ansible and ansible-doc from PATH; they find the checkout as the
 # collection kubedebug.ephemeral through the .cache/collections link, and only there.

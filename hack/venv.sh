@@ -4,6 +4,7 @@
 #   hack/venv.sh stable   Python 3.11, ansible-core 2.19, kubernetes 32
 #   hack/venv.sh latest   Python 3.13, ansible-core 2.21, kubernetes 37 (+ ansible-lint)
 #   hack/venv.sh floor    Python 3.11, the oldest ansible-core (meta/runtime.yml requires_ansible)
+#   hack/venv.sh docs     Python 3.11, antsibull-docs and Sphinx (hack/docs.sh)
 #                         and kubernetes client the collection claims; nothing else (no pytest): the
 #                         clean controller tests/integration/test_installed_collection.py installs
 #                         the built collection into and runs ansible-playbook from, by path
@@ -18,7 +19,7 @@ set -euo pipefail
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-    echo "usage: $0 stable|latest|floor" >&2
+    echo "usage: $0 stable|latest|floor|docs" >&2
     exit 2
 }
 
@@ -27,7 +28,7 @@ profile=$1
 case "$profile" in
     stable) pyver=3.11 ;;
     latest) pyver=3.13 ;;
-    floor) pyver=3.11 ;;
+    floor | docs) pyver=3.11 ;;
     *) usage ;;
 esac
 
