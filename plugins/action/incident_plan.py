@@ -9,7 +9,8 @@ Arguments:
   ``incident_snapshot_run_id``, ...).
 
 Fails with every problem at once (joined by ``; ``, and as the list ``problems``); otherwise returns ``run_id`` (the
-one given, or the one made of the reason) and ``bundle`` (``<dest>/<run id>``).
+one given, or the one made of the reason), ``bundle`` (``<dest>/<run id>``, absolute) and ``time_limits`` (each recipe's
+``recipe_time_limit``: ``incident_snapshot_time_limit``, or the recipe's own when that is 0).
 """
 
 from __future__ import annotations
@@ -45,4 +46,4 @@ class ActionModule(ActionBase):
         if problems:
             return {**result, "failed": True, "changed": False, "msg": incident_failure(problems), "problems": problems}
         plan = incident_plan(options)
-        return {**result, "changed": False, "problems": [], "run_id": plan.run_id, "bundle": plan.bundle}
+        return {**result, "changed": False, "problems": [], "run_id": plan.run_id, "bundle": plan.bundle, "time_limits": plan.time_limits}

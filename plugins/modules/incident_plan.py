@@ -49,6 +49,9 @@ EXAMPLES = r"""
       incident_snapshot_events_limit: 20
       incident_snapshot_tail_lines: 100
       incident_snapshot_wait_timeout: 120
+      incident_snapshot_time_limit: 0
+      incident_snapshot_nice: 10
+      incident_snapshot_canary: 0
   register: plan
 """
 
@@ -64,8 +67,15 @@ run_id:
   type: str
   sample: inc-4711-checkout-502s
 bundle:
-  description: The bundle directory, V(<dest>/<run id>).
+  description: The bundle directory, V(<dest>/<run id>), absolute (a relative C(dest) is taken from the directory C(ansible-playbook) runs in).
   returned: success
   type: str
   sample: /var/tmp/incidents/inc-4711-checkout-502s
+time_limits:
+  description:
+    - Each recipe's time limit in seconds, the C(recipe_time_limit) the role hands on - C(incident_snapshot_time_limit),
+      or the recipe's own default when that is V(0).
+  returned: success
+  type: dict
+  sample: {"dns": 100, "capture": 360}
 """

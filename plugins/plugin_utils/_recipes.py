@@ -12,7 +12,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ansible.module_utils.common.validation import check_type_list
@@ -298,6 +298,11 @@ def log_limit(recipe: str, options: Mapping[str, Any]) -> int:
     return _int(options.get("limit_bytes", 1048576)) or 1048576
 
 
+def default_time_limit(recipe: str) -> int:
+    """The time limit of a recipe's entry point when none is given (a capture runs for its duration, then writes)."""
+    return CAPTURE_TIME_LIMIT if recipe == "capture" else DEFAULT_TIME_LIMIT
+
+
 def recipe_plan(recipe: str, options: Mapping[str, Any]) -> Plan:
     """What to add, for input ``recipe_problems`` accepted."""
     namespace = options.get("namespace") or []
@@ -307,7 +312,7 @@ def recipe_plan(recipe: str, options: Mapping[str, Any]) -> Plan:
         namespaces=[namespace] if isinstance(namespace, str) else list(namespace),
         args=recipe_args(recipe, options),
         limit_bytes=log_limit(recipe, options),
-        time_limit=_int(options.get("time_limit")) or (CAPTURE_TIME_LIMIT if recipe == "capture" else DEFAULT_TIME_LIMIT),
+        time_limit=_int(options.get("time_limit")) or default_time_limit(recipe),
         nice=DEFAULT_NICE if options.get("nice") is None else _int(options["nice"]) or 0,
         detach=_flag_value(options.get("detach"), False),
     )
@@ -345,10 +350,12 @@ TRUNCATE_LEEWAY = 5
 
 @dataclass(frozen=True)
 class IncidentPlan:
-    """What the incident_snapshot role runs under: its run id and the bundle directory it writes."""
+    """What the incident_snapshot role runs under: its run id, the bundle directory it writes, and each recipe's time
+    limit (the one given for all, else the recipe's own)."""
 
     run_id: str
     bundle: str
+    time_limits: dict[str, int] = field(default_factory=dict)
 
 
 def _text(options: Mapping[str, Any], option: str) -> str:
@@ -434,6 +441,25 @@ def incident_problems(options: Mapping[str, Any]) -> list[str]:
     if not isinstance(recipe_vars, Mapping) or set(recipe_vars) - set(INCIDENT_RECIPE_VARS):
         keys = list(recipe_vars) if isinstance(recipe_vars, Mapping) else recipe_vars
         problems.append(f"{o('recipe_vars')} takes recipe_names, recipe_checks and recipe_paths (got {_json(keys)})")
+    return problems + _incident_bounds_problems(options, o)
+
+
+def _incident_bounds_problems(options: Mapping[str, Any], o: Naming) -> list[str]:
+    """The bounds the role hands on to every recipe: a time limit (0: each recipe's own), a niceness and a canary."""
+    problems = []
+    given = options.get("time_limit", 0)
+    time_limit = _int(given)
+    if isinstance(given, bool) or time_limit is None or not 0 <= time_limit <= MAX_TIME_LIMIT:
+        problems.append(
+            f"{o('time_limit')} must be 0 (each recipe's own: {DEFAULT_TIME_LIMIT} s, capture {CAPTURE_TIME_LIMIT} s) or 1 to"
+            f" {MAX_TIME_LIMIT} seconds, after which a recipe is stopped (got {_json(given)})"
+        )
+    if "nice" in options:
+        nice = _int(options["nice"])
+        if isinstance(options["nice"], bool) or nice is None or not 0 <= nice <= MAX_NICE:
+            problems.append(f"{o('nice')} must be a niceness of 0 (normal priority) to {MAX_NICE} (the lowest) (got {_json(options['nice'])})")
+    if "canary" in options:
+        problems += _at_least(options, o, "canary", 0, "must be 0 (no canary) or a number of pods")
     return problems
 
 
@@ -455,7 +481,9 @@ def incident_plan(options: Mapping[str, Any], cwd: str | None = None) -> Inciden
     """The run id and bundle directory (absolute: ``dest`` is taken from ``cwd``, see ``controller_dir``), for input
     ``incident_problems`` accepted."""
     run_id = incident_run_id(options)
-    return IncidentPlan(run_id=run_id, bundle=os.path.join(controller_dir(_text(options, "dest"), cwd), run_id))
+    given = _int(options.get("time_limit", 0)) or 0
+    time_limits = {recipe: given or default_time_limit(recipe) for recipe in options.get("recipes") or [] if isinstance(recipe, str)}
+    return IncidentPlan(run_id=run_id, bundle=os.path.join(controller_dir(_text(options, "dest"), cwd), run_id), time_limits=time_limits)
 
 
 # Summaries of the records of the ephemeral_results lookup (one per pod, "output" the list of checks).

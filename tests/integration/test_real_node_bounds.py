@@ -172,3 +172,35 @@ def test_the_time_limit_bounds_a_detached_run_nobody_waits_for(cluster: Cluster,
     assert [c["check"] for c in recipe_lines(record["output"])] == ["started"]
     assert record["output"][-1]["bounds"]["timed_out"] is True
     assert later["summary"]["stopped"] == [f"{namespace}/web: stopped after 5 s (recipe_time_limit)"]
+
+
+def test_the_wrapper_roles_hand_their_bounds_on(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    """The dns role (a shim over the recipe role) and incident_snapshot pass their own time limit and niceness on:
+    the boot in the real container reports them, and the niceness is the one it measured of itself."""
+    sleeper(cluster, namespace, "web")
+    auth = {"kubeconfig": cluster.kubeconfig}
+    shim = {
+        "name": "The dns role",
+        "ansible.builtin.include_role": {"name": "kubedebug.ephemeral.dns"},
+        "vars": {"dns_auth": auth, "dns_namespace": namespace, "dns_pod": "web", "dns_run_id": "shim1", "dns_image": BUSYBOX_IMAGE,
+                 "dns_time_limit": 37, "dns_nice": 5},
+    }  # fmt: skip
+    got = run_tasks(tmp_path, [shim], "{'results': dns_results}")
+    [record] = got["results"]
+    assert (record["node"], record["state"], record["exit_code"]) == (REAL_NODE, "terminated", 0), record
+    assert record["output"][0]["bounds"] == {"time_limit": 37, "time_limit_by": "watchdog", "nice": 5, "nice_by": "renice", "niceness": 5}
+
+    incident = {
+        "name": "The incident_snapshot role",
+        "ansible.builtin.include_role": {"name": "kubedebug.ephemeral.incident_snapshot"},
+        "vars": {"incident_snapshot_auth": auth, "incident_snapshot_namespace": namespace, "incident_snapshot_pod": "web",
+                 "incident_snapshot_reason": "bounds", "incident_snapshot_recipes": ["dns", "processes"],
+                 "incident_snapshot_debug_image": BUSYBOX_IMAGE, "incident_snapshot_dest": str(tmp_path / "incidents"),
+                 "incident_snapshot_time_limit": 41, "incident_snapshot_nice": 3},
+    }  # fmt: skip
+    got = run_tasks(tmp_path, [incident], "incident_snapshot_report")
+    for name in ("dns", "processes"):
+        [record] = got["recipes"][name]["results"]
+        assert (record["node"], record["state"]) == (REAL_NODE, "terminated"), record
+        bounds = record["output"][0]["bounds"]
+        assert (bounds["time_limit"], bounds["nice"], bounds["niceness"]) == (41, 3, 3), (name, bounds)

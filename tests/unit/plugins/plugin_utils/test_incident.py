@@ -124,6 +124,15 @@ def test_controller_dir_defaults_to_the_process_working_directory(tmp_path: Path
         ({"recipe_vars": {"dns_names": ["api"], "recipe_names": []}},
          'incident_snapshot_recipe_vars takes recipe_names, recipe_checks and recipe_paths (got ["dns_names", "recipe_names"])'),
         ({"recipe_vars": {"recipe_names": ["api"], "recipe_checks": [], "recipe_paths": []}}, None),
+        ({"time_limit": 0, "nice": 0, "canary": 0}, None),
+        ({"time_limit": "86400", "nice": 19, "canary": 2}, None),
+        ({"time_limit": -1}, "incident_snapshot_time_limit must be 0 (each recipe's own: 100 s, capture 360 s) or 1 to 86400 seconds"),
+        ({"time_limit": 86401}, "incident_snapshot_time_limit must be 0 (each recipe's own"),
+        ({"time_limit": True}, "incident_snapshot_time_limit must be 0 (each recipe's own"),
+        ({"time_limit": "soon"}, "incident_snapshot_time_limit must be 0"),
+        ({"nice": 20}, "incident_snapshot_nice must be a niceness of 0 (normal priority) to 19 (the lowest) (got 20)"),
+        ({"nice": -1}, "incident_snapshot_nice must be a niceness of 0"),
+        ({"canary": -1}, "incident_snapshot_canary must be 0 (no canary) or a number of pods (got -1)"),
     ],
 )  # fmt: skip
 def test_each_problem(change: dict[str, Any], problem: str | None) -> None:
@@ -150,3 +159,16 @@ def test_every_problem_at_once() -> None:
         ["incident_snapshot_recipe_vars", "takes"],
     ]
     assert incident_failure(problems) == "incident_snapshot: " + "; ".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("given", "recipes", "limits"),
+    [
+        ({}, ["dns", "capture"], {"dns": 100, "capture": 360}),  # each recipe's own, as the recipe role's entry points
+        ({"time_limit": 0}, ["network", "capture"], {"network": 100, "capture": 360}),
+        ({"time_limit": "45"}, ["dns", "capture"], {"dns": 45, "capture": 45}),  # one limit for every recipe
+        ({"time_limit": 600}, [], {}),
+    ],
+)
+def test_time_limits_per_recipe(given: dict[str, Any], recipes: list[str], limits: dict[str, int]) -> None:
+    assert incident_plan({**GOOD, **given, "recipes": recipes}).time_limits == limits
