@@ -54,7 +54,7 @@ DEFAULT_REPORTS = "kubedebug-reports"
 # Caches and development-only paths build_ignore must list (and so keep out of the tarball).
 MUST_BE_IGNORED = [
     ".cache", ".ansible", ".ci", "hack", "bench", "tests/output", ".pytest_cache", "tests/unit/.pytest_cache", ".ruff_cache",
-    ".mypy_cache", ".coverage", "changelogs/.plugin-cache.yaml", "plugins/filter/__pycache__", "plugins/filter/x.pyc",
+    ".mypy_cache", ".hypothesis", ".coverage", "changelogs/.plugin-cache.yaml", "plugins/filter/__pycache__", "plugins/filter/x.pyc",
     "Makefile", "pyproject.toml", ".ansible-lint", ".yamllint", "kubedebug-ephemeral-0.0.1.tar.gz",
 ]  # fmt: skip
 
@@ -132,6 +132,11 @@ def check_tarball(tarball: Path) -> list[str]:
     patterns = list(GALAXY["build_ignore"]) + ALWAYS_IGNORED
     leaked = {n: ignored(n, patterns) for n in names if ignored(n, patterns)}
     assert not leaked, f"{tarball.name} holds paths galaxy.yml's build_ignore keeps out: {leaked}"
+    # Whatever tests and tools leave in the checkout (caches, reports) is not ours to ship: only files git tracks.
+    tracked = set(subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached"], capture_output=True, check=True).stdout.decode().split("\0"))
+    with tarfile.open(tarball) as tar:
+        untracked = sorted(m.name for m in tar.getmembers() if m.isfile() and m.name not in tracked and m.name not in ("MANIFEST.json", "FILES.json"))
+    assert not untracked, f"{tarball.name} holds files git does not track (add them to build_ignore): {untracked[:20]}"
     # The patterns matter here: these are in the checkout the tarball is built from.
     for present in (".cache", "hack", "bench", ".ci"):
         assert (ROOT / present).exists(), present
