@@ -196,13 +196,18 @@ def scheduled_event(cluster: Cluster, namespace: str, pod: str) -> dict[str, Any
         )["items"]
 
     [event] = wait_for(f"the Scheduled event of {namespace}/{pod}", probe)
+    # The scheduler writes through events.k8s.io (eventTime, no first/lastTimestamp) when the API server offered that
+    # group when the scheduler started, else through the core API (first/lastTimestamp, no eventTime): a cluster start
+    # under load gave the second (client-go's NewEventBroadcasterAdapter). Either way it is one point in time.
+    seen = event.get("eventTime") or event.get("firstTimestamp")
+    assert seen, event
     return {
         "type": "Normal",
         "reason": "Scheduled",
         "message": event["message"],
         "count": 1,
-        "first_seen": event["eventTime"],
-        "last_seen": event["eventTime"],
+        "first_seen": seen,
+        "last_seen": event.get("eventTime") or event.get("lastTimestamp"),
         "source": "default-scheduler",
     }
 

@@ -176,6 +176,14 @@ def test_podsecurity_restricted_on_a_real_pod(cluster: Cluster, namespace_factor
     status = dict(zip(out[1::2], out[2::2], strict=True))
     assert status == {"CapEff:": "0000000000000000", "Seccomp:": "2"}  # 2: a seccomp filter is applied
 
+    # Without a user, an image that runs as root passes admission (runAsNonRoot is set) and the kubelet refuses to
+    # start it, as docs/docsite/rst/troubleshooting.rst says.
+    rooted = add(cluster, tmp_path, namespace, "web", container="rooted", profile="restricted", command=["true"], wait="running", wait_timeout=40)
+    assert rooted.get("failed") is True, rooted
+    [pod] = rooted["pods"]
+    assert (pod["state"]["status"], pod["state"]["reason"]) == ("waiting", "CreateContainerConfigError"), pod
+    assert "container has runAsNonRoot and image will run as root" in pod["state"]["message"], pod
+
 
 def test_pods_resolve_names_through_the_nodes_resolver(cluster: Cluster, namespace: str) -> None:
     """The pod network's resolver answers cluster names and nothing else; the test host never asks its own."""
